@@ -1,0 +1,286 @@
+//! The document model: the eleven document types of the plan (§1.3), as serde types.
+//!
+//! Every document is a JSON object with `_id`, `_rev` and `type`; the rest are the type's fields.
+//! The schema is additive: a reader ignores fields it does not know (so a newer peer's documents
+//! still parse), and fields added later are `Option` or `#[serde(default)]`. Field-by-field
+//! ownership (who may write what) is documented in docs/ARCHITECTURE.md and enforced by the hub.
+
+mod credential;
+mod file;
+mod label;
+mod node;
+mod notification;
+mod plugin;
+mod status;
+mod vdir;
+
+pub use credential::{CredentialDoc, CredentialRole, KdfParams};
+pub use file::{FileDoc, FileSource, FileStatus};
+pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
+pub use node::{
+    NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint,
+};
+pub use notification::{
+    NotificationAction, NotificationDoc, NotificationSource, NotificationStatus, Severity,
+};
+pub use plugin::{AnnotationDoc, AnnotationStatus, PluginDoc, PluginType};
+pub use status::{
+    AgentStatusDoc, CacheUsage, CrawlSummary, ErrorEntry, Health, StorageUsage, SubsystemStatus,
+    UtilizationSnapshotDoc, WatchPathStatus,
+};
+pub use vdir::{
+    ConflictPolicy, LabelMatch, MountEntry, MountSource, OnMatch, Step, StepOp, StepResult,
+    Strategy, VirtualDirectoryDoc,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, Rev};
+
+/// Wall-clock time in UTC, serialized as RFC 3339 with nanoseconds.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current time, truncated to microseconds (what every platform's clock gives reliably).
+pub fn now() -> Timestamp {
+    let t = chrono::Utc::now();
+    chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+/// The `type` field of a document.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocType {
+    File,
+    VirtualDirectory,
+    Node,
+    Credential,
+    AgentStatus,
+    UtilizationSnapshot,
+    LabelAssignment,
+    LabelRule,
+    Plugin,
+    Annotation,
+    Notification,
+}
+
+impl DocType {
+    pub const ALL: [DocType; 11] = [
+        DocType::File,
+        DocType::VirtualDirectory,
+        DocType::Node,
+        DocType::Credential,
+        DocType::AgentStatus,
+        DocType::UtilizationSnapshot,
+        DocType::LabelAssignment,
+        DocType::LabelRule,
+        DocType::Plugin,
+        DocType::Annotation,
+        DocType::Notification,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocType::File => "file",
+            DocType::VirtualDirectory => "virtual_directory",
+            DocType::Node => "node",
+            DocType::Credential => "credential",
+            DocType::AgentStatus => "agent_status",
+            DocType::UtilizationSnapshot => "utilization_snapshot",
+            DocType::LabelAssignment => "label_assignment",
+            DocType::LabelRule => "label_rule",
+            DocType::Plugin => "plugin",
+            DocType::Annotation => "annotation",
+            DocType::Notification => "notification",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocType> {
+        DocType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The `_id` prefix of this type's documents.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            DocType::File => "file",
+            DocType::VirtualDirectory => "dir",
+            DocType::Node => "node",
+            DocType::Credential => "credential",
+            DocType::AgentStatus => "status",
+            DocType::UtilizationSnapshot => "utilization",
+            DocType::LabelAssignment => "label_file",
+            DocType::LabelRule => "label_rule",
+            DocType::Plugin => "plugin",
+            DocType::Annotation => "annotation",
+            DocType::Notification => "notification",
+        }
+    }
+}
+
+/// Any document. Serialized with its `type` tag, so `serde_json::to_string(&doc)` is exactly
+/// what the store keeps and the sync protocol carries.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Document {
+    File(FileDoc),
+    VirtualDirectory(VirtualDirectoryDoc),
+    Node(NodeDoc),
+    Credential(CredentialDoc),
+    AgentStatus(AgentStatusDoc),
+    UtilizationSnapshot(UtilizationSnapshotDoc),
+    LabelAssignment(LabelAssignmentDoc),
+    LabelRule(LabelRuleDoc),
+    Plugin(PluginDoc),
+    Annotation(AnnotationDoc),
+    Notification(NotificationDoc),
+}
+
+/// A document whose fields contradict its deterministic id or each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("document {id}: {reason}")]
+pub struct InvalidDocument {
+    pub id: String,
+    pub reason: String,
+}
+
+macro_rules! each_variant {
+    ($self:expr, $d:ident => $e:expr) => {
+        match $self {
+            Document::File($d) => $e,
+            Document::VirtualDirectory($d) => $e,
+            Document::Node($d) => $e,
+            Document::Credential($d) => $e,
+            Document::AgentStatus($d) => $e,
+            Document::UtilizationSnapshot($d) => $e,
+            Document::LabelAssignment($d) => $e,
+            Document::LabelRule($d) => $e,
+            Document::Plugin($d) => $e,
+            Document::Annotation($d) => $e,
+            Document::Notification($d) => $e,
+        }
+    };
+}
+
+impl Document {
+    pub fn doc_type(&self) -> DocType {
+        match self {
+            Document::File(_) => DocType::File,
+            Document::VirtualDirectory(_) => DocType::VirtualDirectory,
+            Document::Node(_) => DocType::Node,
+            Document::Credential(_) => DocType::Credential,
+            Document::AgentStatus(_) => DocType::AgentStatus,
+            Document::UtilizationSnapshot(_) => DocType::UtilizationSnapshot,
+            Document::LabelAssignment(_) => DocType::LabelAssignment,
+            Document::LabelRule(_) => DocType::LabelRule,
+            Document::Plugin(_) => DocType::Plugin,
+            Document::Annotation(_) => DocType::Annotation,
+            Document::Notification(_) => DocType::Notification,
+        }
+    }
+
+    pub fn id(&self) -> DocId {
+        each_variant!(self, d => DocId::from(&d.id))
+    }
+
+    pub fn rev(&self) -> Rev {
+        each_variant!(self, d => d.rev)
+    }
+
+    pub fn set_rev(&mut self, rev: Rev) {
+        each_variant!(self, d => d.rev = rev)
+    }
+
+    /// Checks what serde cannot: deterministic ids agree with the fields they derive from.
+    pub fn validate(&self) -> Result<(), InvalidDocument> {
+        let bad = |reason: String| {
+            Err(InvalidDocument {
+                id: self.id().to_string(),
+                reason,
+            })
+        };
+        match self {
+            Document::File(f) => f.validate().or_else(bad),
+            Document::VirtualDirectory(d) => d.validate().or_else(bad),
+            Document::Node(n) if n.id != crate::ids::NodeDocId::for_node(&n.node_id) => {
+                bad(format!("_id must be node::{}", n.node_id))
+            }
+            Document::Credential(c)
+                if c.id != crate::ids::CredentialId::for_key(&c.access_key_id) =>
+            {
+                bad(format!("_id must be credential::{}", c.access_key_id))
+            }
+            Document::AgentStatus(s) if s.id != crate::ids::AgentStatusId::for_node(&s.node_id) => {
+                bad(format!("_id must be status::{}", s.node_id))
+            }
+            Document::LabelAssignment(a)
+                if a.id != crate::ids::LabelAssignmentId::for_file(&a.file_id) =>
+            {
+                bad(format!("_id must be label_file::{}", a.file_id.key()))
+            }
+            Document::LabelRule(r) => r.validate().or_else(bad),
+            Document::Notification(n) => n.validate().or_else(bad),
+            Document::Plugin(p)
+                if p.id != crate::ids::PluginId::for_plugin(&p.node_id, &p.plugin_name) =>
+            {
+                bad(format!(
+                    "_id must be plugin::{}::{}",
+                    p.node_id, p.plugin_name
+                ))
+            }
+            Document::Annotation(a)
+                if a.id != crate::ids::AnnotationId::for_file(&a.file_id, &a.plugin_name) =>
+            {
+                bad(format!(
+                    "_id must be annotation::{}::{}",
+                    a.file_id.key(),
+                    a.plugin_name
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn as_file(&self) -> Option<&FileDoc> {
+        match self {
+            Document::File(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! impl_from_doc {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for Document {
+            fn from(d: $ty) -> Document {
+                Document::$variant(d)
+            }
+        }
+    )*};
+}
+
+impl_from_doc!(
+    File(FileDoc),
+    VirtualDirectory(VirtualDirectoryDoc),
+    Node(NodeDoc),
+    Credential(CredentialDoc),
+    AgentStatus(AgentStatusDoc),
+    UtilizationSnapshot(UtilizationSnapshotDoc),
+    LabelAssignment(LabelAssignmentDoc),
+    LabelRule(LabelRuleDoc),
+    Plugin(PluginDoc),
+    Annotation(AnnotationDoc),
+    Notification(NotificationDoc)
+);
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests;

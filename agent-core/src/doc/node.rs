@@ -1,0 +1,114 @@
+//! `node`: one machine or bridge. Two owners, merged field by field at the hub:
+//! the agent writes its runtime fields, the hub its configuration and observed status.
+
+use serde::{Deserialize, Serialize};
+
+use super::{default_true, Timestamp};
+use crate::ids::{NodeDocId, NodeId, Rev};
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct NodeDoc {
+    #[serde(rename = "_id")]
+    pub id: NodeDocId,
+    #[serde(rename = "_rev")]
+    pub rev: Rev,
+    pub node_id: NodeId,
+
+    // --- hub-owned configuration (the agent proposes `friendly_name` when it creates the doc) ---
+    pub friendly_name: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub network_mounts: Vec<NetworkMount>,
+
+    // --- agent-owned runtime fields ---
+    pub platform: Platform,
+    pub hostname: String,
+    pub agent_version: String,
+    /// `None` for a physical node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<NodeRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferEndpoint>,
+    /// Query capabilities advertised by this node's plugins.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub watch_paths: Vec<String>,
+    /// What the agent says of itself: online while it runs, offline after a clean shutdown.
+    pub status: NodeStatus,
+    pub started_at: Timestamp,
+    pub last_heartbeat: Timestamp,
+
+    // --- hub-owned observation, derived from heartbeats ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_status: Option<NodeStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Platform {
+    /// `linux`, `macos`, ... (`std::env::consts::OS`)
+    pub os: String,
+    /// `x86_64`, `aarch64`, ... (`std::env::consts::ARCH`)
+    pub arch: String,
+}
+
+impl Platform {
+    pub fn current() -> Platform {
+        Platform {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Online,
+    Offline,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// A headless node that bridges a cloud service through a `provides_filesystem` plugin.
+    Bridge,
+}
+
+/// Where other agents fetch this node's files, and the certificate they pin.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TransferEndpoint {
+    /// `https://host:port`
+    pub endpoint: String,
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub cert_fingerprint: String,
+}
+
+/// A network or sync-folder mount through which this node reaches another node's files
+/// (access tiers 2 and 3).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NetworkMount {
+    pub mount_id: String,
+    pub mount_type: NetworkMountType,
+    /// The node whose files are reachable through the mount.
+    pub remote_node_id: NodeId,
+    /// Export path on the remote node that the mount exposes.
+    pub remote_base_export_path: String,
+    /// Where it is mounted on this node.
+    pub local_mount_path: String,
+    /// Higher is tried first.
+    #[serde(default)]
+    pub priority: i32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMountType {
+    Cifs,
+    Nfs,
+    IcloudLocal,
+    GdriveLocal,
+}

@@ -1,0 +1,114 @@
+//! `agent_status` and `utilization_snapshot`: what an agent reports about itself.
+//! Owner: that node's agent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+use crate::ids::{AgentStatusId, NodeId, PluginName, Rev, UtilizationId};
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct AgentStatusDoc {
+    #[serde(rename = "_id")]
+    pub id: AgentStatusId,
+    #[serde(rename = "_rev")]
+    pub rev: Rev,
+    pub node_id: NodeId,
+    pub updated_at: Timestamp,
+    pub overall: Health,
+    /// Keyed by subsystem: `store`, `crawler`, `watcher`, `sync`, `transfer`, `vfs`, `cache`, ...
+    #[serde(default)]
+    pub subsystems: BTreeMap<String, SubsystemStatus>,
+    #[serde(default)]
+    pub watch_paths: Vec<WatchPathStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crawl: Option<CrawlSummary>,
+    /// The most recent errors, newest first, at most 50.
+    #[serde(default)]
+    pub recent_errors: Vec<ErrorEntry>,
+    /// Plugins found in this node's plugin directory.
+    #[serde(default)]
+    pub available_plugins: Vec<PluginName>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SubsystemStatus {
+    pub health: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct WatchPathStatus {
+    pub path: String,
+    pub health: Health,
+    pub files: u64,
+    /// Directories under this path that could not be watched and are crawled periodically.
+    #[serde(default)]
+    pub unwatched_dirs: u64,
+}
+
+/// The outcome of one crawl: also the crawler's log line.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct CrawlSummary {
+    pub seen: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub deleted: u64,
+    /// Unchanged files skipped by the (path, size, mtime) fast path.
+    pub skipped: u64,
+    /// Symlinks not followed (policy: the crawl never follows symlinks).
+    pub symlinks: u64,
+    /// Unreadable directories, non-UTF-8 names, files that vanished mid-crawl, store errors.
+    pub errors: u64,
+    pub dirs: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    pub at: Timestamp,
+    pub subsystem: String,
+    pub message: String,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct UtilizationSnapshotDoc {
+    #[serde(rename = "_id")]
+    pub id: UtilizationId,
+    #[serde(rename = "_rev")]
+    pub rev: Rev,
+    pub node_id: NodeId,
+    pub captured_at: Timestamp,
+    #[serde(default)]
+    pub storage: Vec<StorageUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUsage>,
+    pub indexed_files: u64,
+    pub indexed_bytes: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StorageUsage {
+    /// A watch path or the data directory.
+    pub path: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CacheUsage {
+    pub bytes: u64,
+    pub cap_bytes: u64,
+    pub entries: u64,
+}

@@ -1,0 +1,19 @@
+//! `agent-core`: everything that runs a MosaicFS node, as a library.
+//!
+//! Module map (docs/ARCHITECTURE.md has the full picture):
+//!
+//! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
+//! - [`doc`] — the eleven document types and their JSON form.
+//! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
+//! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
+//! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
+//! - [`watcher`] — inotify/FSEvents changes, debounced, into the same reconciliation (feature `node`).
+//! - [`node`] — the node document and its heartbeat (feature `node`).
+//! - [`agent`] — starts a node from a config and returns a handle with `shutdown()` (feature `node`).
+//!
+//! The control-plane server uses this crate with `default-features = false`: ids, documents and
+//! the store, without the crawler, the watcher or tokio.
+
+pub mod doc;
+pub mod ids;
+pub mod store;

@@ -1,0 +1,261 @@
+//! The embedded document store: one SQLite file per node (rusqlite, bundled SQLite, WAL).
+//!
+//! - Tables, indexes and the write path are documented in docs/ARCHITECTURE.md ("Agent store").
+//! - The API is blocking. Async code calls it through [`Store::run`], which moves the call to
+//!   tokio's blocking pool: no SQLite call ever runs on an async worker thread.
+//! - One writer connection behind a mutex (SQLite has one writer anyway; the mutex makes the
+//!   in-memory sequence counter exact) and a small pool of reader connections, which WAL lets
+//!   run beside the writer.
+//! - Every write takes the next sequence number; a document keeps only its latest, so the
+//!   changes feed returns each changed document once.
+
+mod query;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use query::{Change, FileEntry, NameQuery, RawDoc, StoreStats};
+pub use schema::CURRENT_VERSION;
+pub use write::{PutError, Written};
+
+use crate::ids::{NodeId, Rev, Seq};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("document JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot open store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store was written by a newer MosaicFS (schema {found}, this build knows {known})"
+    )]
+    NewerSchema { found: u32, known: u32 },
+    #[error("the store belongs to node {found}, not {expected}")]
+    WrongNode { found: String, expected: NodeId },
+    #[error(transparent)]
+    Put(#[from] PutError),
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// The conflict behind a failed `put`, if that is what happened.
+    pub fn as_conflict(&self) -> Option<(Rev, Rev)> {
+        match self {
+            StoreError::Put(PutError::Conflict { stored, given, .. }) => Some((*stored, *given)),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle to the store. Cheap to clone; all clones share the same connections.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` for an in-memory store (reads then go through the writer connection).
+    path: Option<PathBuf>,
+    /// Guarded: the writer connection and the next sequence number it hands out.
+    writer: Mutex<Writer>,
+    /// Idle reader connections. Never held while `writer` is locked by the same thread.
+    readers: Mutex<Vec<Connection>>,
+}
+
+struct Writer {
+    conn: Connection,
+    next_seq: u64,
+}
+
+const MAX_IDLE_READERS: usize = 4;
+
+fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "busy_timeout", 10_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(e.to_string()),
+                ),
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        configure(&conn, 16 * 1024).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Bulk writes: checkpoint less often (pages rewritten within a window are copied once).
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        schema::migrate(&mut conn)?;
+        Self::with_writer(Some(path.to_owned()), conn)
+    }
+
+    /// A private in-memory store, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::migrate(&mut conn)?;
+        Self::with_writer(None, conn)
+    }
+
+    fn with_writer(path: Option<PathBuf>, conn: Connection) -> Result<Store> {
+        let last: Option<i64> = conn.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
+        let writer = Writer {
+            conn,
+            next_seq: last.unwrap_or(0) as u64 + 1,
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Runs blocking store work on tokio's blocking pool and awaits it.
+    pub async fn run<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Store) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction rolls
+        // back on drop), so a poisoned lock is still safe to use.
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with a reader connection (the writer's, for in-memory stores).
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let Some(path) = &self.inner.path else {
+            return f(&self.writer().conn);
+        };
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.pragma_update(None, "busy_timeout", 10_000)?;
+                c.pragma_update(None, "cache_size", -4096)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// The node this store belongs to, recorded on first use. A store never changes owner.
+    pub fn ensure_node_id(&self, node: &NodeId) -> Result<()> {
+        match self.meta_get("node_id")? {
+            Some(found) if found != node.as_str() => Err(StoreError::WrongNode {
+                found,
+                expected: node.clone(),
+            }),
+            Some(_) => Ok(()),
+            None => self.meta_set("node_id", node.as_str()),
+        }
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.writer().conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: `Ok` when SQLite reports `ok`, else the problems it lists.
+    pub fn integrity_check(&self) -> Result<Result<(), String>> {
+        let w = self.writer();
+        let mut st = w.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(if rows == ["ok"] {
+            Ok(())
+        } else {
+            Err(rows.join("; "))
+        })
+    }
+
+    /// Checkpoints the WAL into the main file and closes every connection.
+    pub fn close(self) -> Result<()> {
+        let w = self.writer();
+        if self.inner.path.is_some() {
+            w.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
+        }
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        // The writer connection itself closes when the last clone of the handle drops.
+        Ok(())
+    }
+
+    /// The last sequence number written (0 for an empty store).
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.writer().next_seq - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! Reads: documents by id, the changes feed, file lookups by path and directory, name search,
+//! statistics.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{Result, Store};
+use crate::doc::{DocType, Document, FileDoc, FileStatus};
+use crate::ids::{DocId, FileId, Inode, NodeId, Rev, Seq};
+
+/// A stored document as the store keeps it: metadata plus the JSON body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RawDoc {
+    pub id: DocId,
+    pub rev: Rev,
+    pub seq: Seq,
+    pub deleted: bool,
+    pub body: String,
+}
+
+/// One entry of the changes feed: the latest state of a document changed after a given seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub seq: Seq,
+    pub id: DocId,
+    pub rev: Rev,
+    pub deleted: bool,
+    pub body: String,
+}
+
+/// A row of the `files` projection: what the crawler compares against the disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    pub id: FileId,
+    pub export_path: String,
+    pub name: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: Inode,
+    pub status: FileStatus,
+    pub rev: Rev,
+}
+
+/// A filename query.
+#[derive(Clone, Debug)]
+pub enum NameQuery {
+    /// Case-insensitive (ASCII) substring of the name.
+    Substring(String),
+    /// A glob on the name (`*.pdf`, `IMG_??42.*`), case-insensitive.
+    Glob(globset::GlobMatcher),
+}
+
+impl NameQuery {
+    /// A glob when the term has glob metacharacters, otherwise a substring.
+    pub fn parse(term: &str) -> Result<NameQuery, globset::Error> {
+        if term.contains(['*', '?', '[', '{']) {
+            let glob = globset::GlobBuilder::new(term)
+                .case_insensitive(true)
+                .literal_separator(true)
+                .build()?;
+            Ok(NameQuery::Glob(glob.compile_matcher()))
+        } else {
+            Ok(NameQuery::Substring(term.to_owned()))
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Live (not tombstoned) documents per type.
+    pub docs_by_type: Vec<(String, u64)>,
+    pub files_active: u64,
+    pub files_deleted: u64,
+    pub bytes_active: u64,
+    pub nodes_with_files: u64,
+    pub last_seq: u64,
+    pub schema_version: u32,
+}
+
+fn parse_id<T: std::str::FromStr>(s: String, col: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    s.parse::<T>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn file_status(v: i64) -> FileStatus {
+    if v == 0 {
+        FileStatus::Active
+    } else {
+        FileStatus::Deleted
+    }
+}
+
+const ENTRY_COLUMNS: &str = "id, export_path, name, size, mtime_ns, inode, status, rev";
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
+    Ok(FileEntry {
+        id: parse_id(r.get(0)?, 0)?,
+        export_path: r.get(1)?,
+        name: r.get(2)?,
+        size: r.get::<_, i64>(3)? as u64,
+        mtime_ns: r.get(4)?,
+        inode: Inode(r.get::<_, i64>(5)? as u64),
+        status: file_status(r.get(6)?),
+        rev: Rev(r.get::<_, i64>(7)? as u64),
+    })
+}
+
+/// The upper bound of the paths strictly below directory `dir` (`/` sorts just before `0`).
+fn below_bounds(dir: &str) -> (String, String) {
+    let base = dir.trim_end_matches('/');
+    (format!("{base}/"), format!("{base}0"))
+}
+
+fn bodies_of_files(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<Vec<FileDoc>> {
+    let mut st = conn.prepare_cached("SELECT body FROM docs WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for id in ids {
+        let body: Option<String> = st.query_row([&id], |r| r.get(0)).optional()?;
+        if let Some(body) = body {
+            if let Document::File(f) = serde_json::from_str(&body)? {
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// The raw stored form of a document, tombstones included.
+    pub fn get_raw(&self, id: &DocId) -> Result<Option<RawDoc>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT rev, seq, deleted, body FROM docs WHERE id = ?1")?
+                    .query_row([id.as_str()], |r| {
+                        Ok(RawDoc {
+                            id: id.clone(),
+                            rev: Rev(r.get::<_, i64>(0)? as u64),
+                            seq: Seq(r.get::<_, i64>(1)? as u64),
+                            deleted: r.get(2)?,
+                            body: r.get(3)?,
+                        })
+                    })
+                    .optional()?,
+            )
+        })
+    }
+
+    /// A live document (`None` when absent or tombstoned).
+    pub fn get(&self, id: &DocId) -> Result<Option<Document>> {
+        match self.get_raw(id)? {
+            Some(raw) if !raw.deleted => Ok(Some(serde_json::from_str(&raw.body)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Live documents of one type other than `file` (files: use the file queries).
+    pub fn list_type(&self, doc_type: DocType) -> Result<Vec<Document>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT body FROM docs WHERE type = ?1 AND deleted = 0 ORDER BY id",
+            )?;
+            let bodies: Vec<String> = st
+                .query_map([doc_type.as_str()], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            bodies
+                .iter()
+                .map(|b| Ok(serde_json::from_str(b)?))
+                .collect()
+        })
+    }
+
+    /// Documents changed after `since`, in sequence order, at most `limit`.
+    pub fn changes_since(&self, since: Seq, limit: usize) -> Result<Vec<Change>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![since.0 as i64, limit as i64], |r| {
+                Ok(Change {
+                    seq: Seq(r.get::<_, i64>(0)? as u64),
+                    id: parse_id(r.get(1)?, 1)?,
+                    rev: Rev(r.get::<_, i64>(2)? as u64),
+                    deleted: r.get(3)?,
+                    body: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The file document at `export_path` on `node` (active or deleted).
+    pub fn file_by_path(&self, node: &NodeId, export_path: &str) -> Result<Option<FileDoc>> {
+        self.read(|c| {
+            let id: Option<String> = c
+                .prepare_cached("SELECT id FROM files WHERE node_id = ?1 AND export_path = ?2")?
+                .query_row([node.as_str(), export_path], |r| r.get(0))
+                .optional()?;
+            Ok(bodies_of_files(c, id)?.pop())
+        })
+    }
+
+    /// Projection rows of the files directly in directory `parent` on `node`, by name.
+    pub fn file_entries_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileEntry>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM files WHERE node_id = ?1 AND export_parent = ?2 ORDER BY name"
+            ))?;
+            let rows = st.query_map([node.as_str(), parent], entry_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Projection rows of every file at or below directory `dir` on `node`, in path order.
+    pub fn file_entries_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileEntry>> {
+        let (lo, hi) = below_bounds(dir);
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM files WHERE node_id = ?1 AND export_path >= ?2 AND export_path < ?3
+                 ORDER BY export_path"
+            ))?;
+            let rows = st.query_map([node.as_str(), &lo, &hi], entry_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Active file documents directly in directory `parent` on `node`, by name.
+    pub fn files_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileDoc>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name",
+            )?;
+            let ids: Vec<String> = st.query_map([node.as_str(), parent], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            bodies_of_files(c, ids)
+        })
+    }
+
+    /// Active file documents whose `export_parent` is `dir` or below it (a mount's candidates),
+    /// through the `files_by_parent` index.
+    pub fn files_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileDoc>> {
+        let (lo, hi) = below_bounds(dir);
+        let exact = if dir == "/" {
+            "/".to_owned()
+        } else {
+            dir.trim_end_matches('/').to_owned()
+        };
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id FROM files WHERE node_id = ?1 AND status = 0
+                   AND (export_parent = ?2 OR (export_parent >= ?3 AND export_parent < ?4))
+                 ORDER BY export_path",
+            )?;
+            let ids: Vec<String> = st
+                .query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            bodies_of_files(c, ids)
+        })
+    }
+
+    /// Distinct parent directories of `node`'s known files at or below `dir` (any status).
+    pub fn parents_under(&self, node: &NodeId, dir: &str) -> Result<Vec<String>> {
+        let (lo, hi) = below_bounds(dir);
+        let exact = if dir == "/" {
+            "/".to_owned()
+        } else {
+            dir.trim_end_matches('/').to_owned()
+        };
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT export_parent FROM files WHERE node_id = ?1
+                   AND (export_parent = ?2 OR (export_parent >= ?3 AND export_parent < ?4))",
+            )?;
+            let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Active files (all nodes) whose name matches, ordered by path, at most `limit`.
+    pub fn search_names(&self, query: &NameQuery, limit: usize) -> Result<Vec<FileDoc>> {
+        self.read(|c| {
+            let ids: Vec<String> = match query {
+                NameQuery::Substring(term) => {
+                    let escaped = term
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    let mut st = c.prepare_cached(
+                        "SELECT id FROM files WHERE status = 0 AND name LIKE ?1 ESCAPE '\\'
+                         ORDER BY node_id, export_path LIMIT ?2",
+                    )?;
+                    let rows =
+                        st.query_map(params![format!("%{escaped}%"), limit as i64], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                }
+                NameQuery::Glob(glob) => {
+                    let mut st = c.prepare_cached(
+                        "SELECT id, name FROM files WHERE status = 0 ORDER BY node_id, export_path",
+                    )?;
+                    let mut rows = st.query([])?;
+                    let mut ids = Vec::new();
+                    while let Some(r) = rows.next()? {
+                        let name: String = r.get(1)?;
+                        if glob.is_match(&name) {
+                            ids.push(r.get(0)?);
+                            if ids.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                    ids
+                }
+            };
+            bodies_of_files(c, ids)
+        })
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT type, COUNT(*) FROM docs WHERE deleted = 0 GROUP BY type ORDER BY type",
+            )?;
+            let docs_by_type = st
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let (files_active, files_deleted, bytes_active): (i64, i64, i64) = c.query_row(
+                "SELECT COALESCE(SUM(status = 0), 0), COALESCE(SUM(status <> 0), 0),
+                        COALESCE(SUM(CASE WHEN status = 0 THEN size END), 0) FROM files",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let nodes_with_files: i64 =
+                c.query_row("SELECT COUNT(DISTINCT node_id) FROM files", [], |r| {
+                    r.get(0)
+                })?;
+            let last_seq: Option<i64> =
+                c.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
+            let schema_version: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok(StoreStats {
+                docs_by_type,
+                files_active: files_active as u64,
+                files_deleted: files_deleted as u64,
+                bytes_active: bytes_active as u64,
+                nodes_with_files: nodes_with_files as u64,
+                last_seq: last_seq.unwrap_or(0) as u64,
+                schema_version,
+            })
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Numbered migrations, tracked in `PRAGMA user_version`. Migration `i` (1-based) upgrades a
+//! database from version `i - 1` to `i`; each runs in one transaction with its version bump.
+//! Never edit a migration that has shipped: add a new one.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: documents, the file projection, store metadata.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+     CREATE TABLE docs (
+         id      TEXT PRIMARY KEY,
+         type    TEXT NOT NULL,
+         rev     INTEGER NOT NULL,
+         seq     INTEGER NOT NULL,
+         deleted INTEGER NOT NULL DEFAULT 0,
+         origin  INTEGER NOT NULL DEFAULT 0,
+         body    TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE UNIQUE INDEX docs_by_seq ON docs(seq);
+     CREATE INDEX docs_by_type ON docs(type, id) WHERE type <> 'file';
+     CREATE TABLE files (
+         node_id       TEXT NOT NULL,
+         export_path   TEXT NOT NULL,
+         id            TEXT NOT NULL,
+         export_parent TEXT NOT NULL,
+         name          TEXT NOT NULL,
+         size          INTEGER NOT NULL,
+         mtime_ns      INTEGER NOT NULL,
+         inode         INTEGER NOT NULL,
+         status        INTEGER NOT NULL,
+         rev           INTEGER NOT NULL,
+         PRIMARY KEY (node_id, export_path)
+     ) WITHOUT ROWID;
+     CREATE INDEX files_by_parent ON files(node_id, export_parent);",
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database up to [`CURRENT_VERSION`]. Refuses a database from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = i + 1, "store migration applied");
+    }
+    Ok(())
+}

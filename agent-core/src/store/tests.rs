@@ -1,0 +1,312 @@
+use super::*;
+use crate::doc::fixtures::{self, file};
+use crate::doc::{Document, FileStatus};
+use crate::ids::{FileId, Rev, Seq};
+
+fn ok(results: Vec<Result<Written, PutError>>) -> Vec<Written> {
+    results.into_iter().map(|r| r.expect("put")).collect()
+}
+
+#[test]
+fn put_get_and_revisions() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = file("/docs/a.pdf");
+    f.rev = Rev::NONE;
+    let w = s.put(f.clone().into()).unwrap();
+    assert_eq!((w.rev, w.seq), (Rev(1), Seq(1)));
+    let Some(Document::File(got)) = s.get(&w.id).unwrap() else {
+        panic!("missing")
+    };
+    assert_eq!(got.rev, Rev(1));
+
+    // A writer that read rev 1 may write; a stale base is a conflict and changes nothing.
+    let w2 = s.put(got.clone().into()).unwrap();
+    assert_eq!((w2.rev, w2.seq), (Rev(2), Seq(2)));
+    let err = s.put(got.into()).unwrap_err();
+    assert_eq!(err.as_conflict(), Some((Rev(2), Rev(1))));
+    assert_eq!(s.last_seq(), Seq(2));
+}
+
+#[test]
+fn one_bad_document_never_fails_the_batch() {
+    let s = Store::open_in_memory().unwrap();
+    let mut docs: Vec<Document> = fixtures::all()
+        .into_iter()
+        .map(|mut d| {
+            d.set_rev(Rev::NONE);
+            d
+        })
+        .collect();
+    let mut broken = file("/x/y.txt");
+    broken.rev = Rev::NONE;
+    broken.name = "not-y.txt".into();
+    docs.insert(3, broken.into());
+    let results = s.put_many(docs).unwrap();
+    assert_eq!(results.len(), 12);
+    assert!(
+        matches!(results[3], Err(PutError::Invalid { .. })),
+        "{:?}",
+        results[3]
+    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 11);
+    // Sequence numbers stay dense: the failed document did not consume one.
+    let seqs: Vec<u64> = results.iter().flatten().map(|w| w.seq.0).collect();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+
+    let json = vec![
+        serde_json::json!({"_id": "file::1", "type": "file", "_rev": 0}),
+        serde_json::json!("not an object"),
+        serde_json::to_value(Document::from({
+            let mut f = file("/z/ok.txt");
+            f.rev = Rev::NONE;
+            f
+        }))
+        .unwrap(),
+    ];
+    let results = s.put_many_json(json).unwrap();
+    assert!(matches!(&results[0], Err(PutError::Invalid { id, .. }) if id == "file::1"));
+    assert!(matches!(&results[1], Err(PutError::Invalid { .. })));
+    assert!(results[2].is_ok());
+}
+
+#[test]
+fn changes_feed_returns_each_document_once_in_seq_order() {
+    let s = Store::open_in_memory().unwrap();
+    let mut a = file("/d/a");
+    let mut b = file("/d/b");
+    a.rev = Rev::NONE;
+    b.rev = Rev::NONE;
+    ok(s.put_many(vec![a.clone().into(), b.clone().into()])
+        .unwrap());
+    a.rev = Rev(1);
+    a.size = 99;
+    s.put(a.clone().into()).unwrap();
+    let changes = s.changes_since(Seq(0), 100).unwrap();
+    let ids: Vec<_> = changes
+        .iter()
+        .map(|c| (c.id.to_string(), c.seq.0, c.rev.0))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![(b.id.to_string(), 2, 1), (a.id.to_string(), 3, 2)]
+    );
+    assert_eq!(s.changes_since(Seq(2), 100).unwrap().len(), 1);
+    assert_eq!(s.changes_since(Seq(0), 1).unwrap().len(), 1);
+}
+
+#[test]
+fn tombstones_and_projection() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = file("/d/a.txt");
+    f.rev = Rev::NONE;
+    let w = s.put(f.clone().into()).unwrap();
+    let t = s.delete(&w.id, Rev(1)).unwrap();
+    assert_eq!(t.rev, Rev(2));
+    assert!(s.get(&w.id).unwrap().is_none());
+    let raw = s.get_raw(&w.id).unwrap().unwrap();
+    assert!(raw.deleted);
+    assert!(raw.body.contains("\"_deleted\":true"));
+    assert!(s
+        .file_by_path(&f.source.node_id, "/d/a.txt")
+        .unwrap()
+        .is_none());
+    let last = s.changes_since(Seq(0), 10).unwrap();
+    assert_eq!(last.len(), 1);
+    assert!(last[0].deleted);
+    assert!(
+        s.delete(&w.id, Rev(2)).is_err(),
+        "deleting twice is refused"
+    );
+}
+
+#[test]
+fn file_queries_respect_directory_boundaries() {
+    let s = Store::open_in_memory().unwrap();
+    let paths = [
+        "/a/x.txt",
+        "/a/b/y.pdf",
+        "/a/b/c/z.PDF",
+        "/ab/w.txt",
+        "/top.txt",
+    ];
+    let docs: Vec<Document> = paths
+        .iter()
+        .map(|p| {
+            let mut f = file(p);
+            f.rev = Rev::NONE;
+            f.into()
+        })
+        .collect();
+    ok(s.put_many(docs).unwrap());
+    let node = fixtures::node();
+    let names = |v: Vec<crate::doc::FileDoc>| {
+        v.into_iter()
+            .map(|f| f.source.export_path)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(s.files_in_dir(&node, "/a").unwrap()),
+        vec!["/a/x.txt"]
+    );
+    assert_eq!(
+        names(s.files_under(&node, "/a").unwrap()),
+        vec!["/a/b/c/z.PDF", "/a/b/y.pdf", "/a/x.txt"]
+    );
+    assert_eq!(names(s.files_under(&node, "/a/").unwrap()).len(), 3);
+    assert_eq!(s.files_under(&node, "/").unwrap().len(), 5);
+    assert_eq!(s.file_entries_under(&node, "/a").unwrap().len(), 3);
+    let mut parents = s.parents_under(&node, "/a").unwrap();
+    parents.sort();
+    assert_eq!(parents, vec!["/a", "/a/b", "/a/b/c"]);
+    assert_eq!(
+        s.file_by_path(&node, "/ab/w.txt").unwrap().unwrap().name,
+        "w.txt"
+    );
+    let other: crate::ids::NodeId = "node-other".parse().unwrap();
+    assert!(s.files_under(&other, "/").unwrap().is_empty());
+}
+
+#[test]
+fn rename_moves_the_projection_and_keeps_the_id() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = file("/d/old.txt");
+    f.rev = Rev::NONE;
+    s.put(f.clone().into()).unwrap();
+    f.rev = Rev(1);
+    f.source = crate::doc::FileSource::new(f.source.node_id.clone(), "/e/new.txt").unwrap();
+    f.name = "new.txt".into();
+    s.put(f.clone().into()).unwrap();
+    let node = fixtures::node();
+    assert!(s.file_by_path(&node, "/d/old.txt").unwrap().is_none());
+    assert_eq!(
+        s.file_by_path(&node, "/e/new.txt").unwrap().unwrap().id,
+        f.id
+    );
+
+    // Another document cannot claim a path that belongs to a file.
+    let mut g = file("/e/new.txt");
+    g.rev = Rev::NONE;
+    assert!(matches!(
+        s.put(g.into()),
+        Err(StoreError::Put(PutError::Rejected { .. }))
+    ));
+    assert_eq!(s.stats().unwrap().files_active, 1);
+}
+
+#[test]
+fn name_search_substring_and_glob() {
+    let s = Store::open_in_memory().unwrap();
+    let paths = [
+        "/p/Report_2024.pdf",
+        "/p/report-final.PDF",
+        "/p/100%_done.txt",
+        "/p/a_b.txt",
+        "/p/IMG_0042.jpg",
+    ];
+    ok(s.put_many(
+        paths
+            .iter()
+            .map(|p| {
+                let mut f = file(p);
+                f.rev = Rev::NONE;
+                f.into()
+            })
+            .collect(),
+    )
+    .unwrap());
+    let mut gone = s
+        .file_by_path(&fixtures::node(), "/p/a_b.txt")
+        .unwrap()
+        .unwrap();
+    gone.status = FileStatus::Deleted;
+    s.put(gone.into()).unwrap();
+    let find = |t: &str| {
+        let mut v: Vec<String> = s
+            .search_names(&NameQuery::parse(t).unwrap(), 100)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(find("report"), vec!["Report_2024.pdf", "report-final.PDF"]);
+    assert_eq!(
+        find("%"),
+        vec!["100%_done.txt"],
+        "LIKE wildcards in the term are literal"
+    );
+    assert_eq!(
+        find("_"),
+        vec!["100%_done.txt", "IMG_0042.jpg", "Report_2024.pdf"],
+        "deleted files are not found"
+    );
+    assert_eq!(find("*.pdf"), vec!["Report_2024.pdf", "report-final.PDF"]);
+    assert_eq!(find("IMG_????.*"), vec!["IMG_0042.jpg"]);
+    assert_eq!(
+        s.search_names(&NameQuery::parse("*").unwrap(), 2)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn reopen_keeps_sequence_and_refuses_newer_schema_and_other_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let node = fixtures::node();
+    {
+        let s = Store::open(&path).unwrap();
+        s.ensure_node_id(&node).unwrap();
+        let mut f = file("/a/b");
+        f.rev = Rev::NONE;
+        s.put(f.into()).unwrap();
+        s.close().unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.last_seq(), Seq(1));
+    s.ensure_node_id(&node).unwrap();
+    let other: crate::ids::NodeId = "node-other".parse().unwrap();
+    assert!(matches!(
+        s.ensure_node_id(&other),
+        Err(StoreError::WrongNode { .. })
+    ));
+    let mut f = file("/a/c");
+    f.rev = Rev::NONE;
+    assert_eq!(s.put(f.into()).unwrap().seq, Seq(2));
+    assert_eq!(s.integrity_check().unwrap(), Ok(()));
+    drop(s);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NewerSchema { .. })
+    ));
+}
+
+#[test]
+fn ids_of_another_type_are_refused() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = file("/a/b");
+    f.rev = Rev::NONE;
+    s.put(f.clone().into()).unwrap();
+    // Same id, file again but base rev stale -> conflict, not overwrite.
+    let mut g = f.clone();
+    g.id = FileId::generate();
+    g.rev = Rev::NONE;
+    g.source = crate::doc::FileSource::new(g.source.node_id.clone(), "/a/c").unwrap();
+    g.name = "c".into();
+    s.put(g.into()).unwrap();
+    assert_eq!(s.stats().unwrap().files_active, 2);
+}
+
+#[tokio::test]
+async fn async_callers_go_through_the_blocking_pool() {
+    let s = Store::open_in_memory().unwrap();
+    let stats = s.run(|s| s.stats()).await.unwrap();
+    assert_eq!(stats.last_seq, 0);
+}
