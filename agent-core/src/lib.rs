@@ -6,6 +6,7 @@
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
+//! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
 //! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
 //! - [`watcher`] — inotify/FSEvents changes, debounced, into the same reconciliation (feature `node`).
 //! - [`node`] — the node document and its heartbeat (feature `node`).
@@ -14,6 +15,11 @@
 //! The control-plane server uses this crate with `default-features = false`: ids, documents and
 //! the store, without the crawler, the watcher or tokio.
 
+pub mod config;
+#[cfg(feature = "node")]
+pub mod crawler;
 pub mod doc;
 pub mod ids;
+#[cfg(feature = "node")]
+pub mod indexer;
 pub mod store;

@@ -244,7 +244,8 @@ fn put_one(
     Ok(Written { id, rev, seq: s })
 }
 
-/// Keeps the `files` projection equal to the file document just written.
+/// Keeps the `files` projection equal to the file document just written. At most one row per
+/// (node, path): an active file takes over the row of a deleted document at the same path.
 fn project_file(
     tx: &Transaction<'_>,
     f: &FileDoc,
@@ -271,10 +272,10 @@ fn project_file(
             "INSERT INTO files (node_id, export_path, id, export_parent, name, size, mtime_ns, inode, status, rev)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(node_id, export_path) DO UPDATE SET
-                 export_parent = excluded.export_parent, name = excluded.name, size = excluded.size,
+                 id = excluded.id, export_parent = excluded.export_parent, name = excluded.name, size = excluded.size,
                  mtime_ns = excluded.mtime_ns, inode = excluded.inode, status = excluded.status,
                  rev = excluded.rev
-             WHERE files.id = excluded.id",
+             WHERE files.id = excluded.id OR files.status <> 0",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -291,7 +292,9 @@ fn project_file(
             ])
         })
         .map_err(sql)?;
-    if changed == 0 {
+    // The path is held by another, active file. A deleted document simply loses its place in
+    // the projection (the path belongs to someone else now); an active one is refused.
+    if changed == 0 && f.status == FileStatus::Active {
         return Err(format!(
             "{path} on {node} already belongs to another file document"
         ));
