@@ -1,1 +1,94 @@
-fn main() {}
+//! `mosaicfs`: the headless MosaicFS binary. Thin: parse, set up logging, hand over to
+//! agent-core. Exit status: 0 ok, 1 runtime error, 2 configuration or usage error.
+
+mod agent_cmd;
+mod index;
+mod logging;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use agent_core::config::{AgentConfig, ConfigError};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "mosaicfs",
+    version,
+    about = "MosaicFS: one tree of all your files, on every machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: index the watch paths, keep the index current, heartbeat.
+    Agent(agent_cmd::AgentArgs),
+    /// Inspect or fill the local index without a server.
+    Index(index::IndexArgs),
+}
+
+/// What ends the program, and with which status.
+#[derive(Debug)]
+pub enum CliError {
+    /// Configuration problem: one line naming the file and field, status 2.
+    Config(ConfigError),
+    /// Wrong invocation: status 2.
+    Usage(String),
+    /// Anything else: status 1.
+    Runtime(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::Runtime(e.into())
+    }
+}
+
+/// `$MOSAICFS_CONFIG`, else `/etc/mosaicfs/agent.toml` for root, else
+/// `~/.config/mosaicfs/agent.toml`.
+pub fn default_config_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOSAICFS_CONFIG").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/etc/mosaicfs/agent.toml");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".config/mosaicfs/agent.toml")
+}
+
+pub fn config_or_exit(path: &Path) -> Result<AgentConfig, CliError> {
+    AgentConfig::load(path).map_err(CliError::Config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Agent(args) => agent_cmd::run(args),
+        Command::Index(args) => match logging::init("warn,agent_core=info", None) {
+            Ok((_handle, _guard)) => index::run(args),
+            Err(e) => Err(CliError::Runtime(e)),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Config(e)) => {
+            eprintln!("mosaicfs: configuration error: {e}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Usage(m)) => {
+            eprintln!("mosaicfs: {m}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Runtime(e)) => {
+            eprintln!("mosaicfs: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use globset::GlobSet;
 
 use crate::doc::CrawlSummary;
-use crate::indexer::{list_dir, Indexer, Listed};
+use crate::indexer::{list_dir, DirListing, Indexer, Listed};
 use crate::store::StoreError;
 
 pub struct CrawlOptions {
@@ -65,7 +65,7 @@ pub fn crawl(
     indexer: &mut Indexer,
     roots: &[PathBuf],
     opts: &CrawlOptions,
-    observer: &mut dyn CrawlObserver,
+    observer: &mut (dyn CrawlObserver + Send),
 ) -> Result<CrawlSummary, StoreError> {
     let _priority = opts.low_priority.then(priority::lower);
     let started = Instant::now();
@@ -112,11 +112,23 @@ pub fn crawl_dir_shallow(indexer: &mut Indexer, dir: &Path) -> Result<(), StoreE
     indexer.flush()
 }
 
+/// What the walker thread found in one directory.
+enum Walked {
+    Listed { dir: String, listing: DirListing },
+    Missing { dir: String },
+    Unreadable { dir: String, error: std::io::Error },
+}
+
+/// Directories in flight between the walker and the indexer.
+const WALK_QUEUE: usize = 64;
+
+/// Walks one watch path. Two threads: the walker lists directories (syscalls) while this
+/// thread diffs and writes (SQLite), so the walk hides behind the write path.
 fn crawl_root(
     indexer: &mut Indexer,
     root: &Path,
     opts: &CrawlOptions,
-    observer: &mut dyn CrawlObserver,
+    observer: &mut (dyn CrawlObserver + Send),
     progress: &mut Progress,
 ) -> Result<(), StoreError> {
     let Some(root_str) = root.to_str().map(str::to_owned) else {
@@ -142,66 +154,97 @@ fn crawl_root(
     }
 
     let mut visited: HashSet<String> = HashSet::new();
-    let mut stack: Vec<String> = vec![root_str.clone()];
-    while let Some(dir) = stack.pop() {
-        if observer.should_stop() {
-            indexer.flush()?;
-            return Ok(());
-        }
-        observer.before_dir(Path::new(&dir));
-        let listing = match list_dir(Path::new(&dir)) {
-            Listed::Ok(l) => l,
-            Listed::Missing => {
-                indexer.counters.errors += 1;
-                tracing::debug!(dir, "directory vanished during the crawl");
-                continue; // not visited: the sweep marks its files deleted
-            }
-            Listed::Unreadable(e) => {
-                indexer.counters.errors += 1;
-                tracing::warn!(dir, error = %e, "cannot read directory; its indexed files are kept");
-                visited.insert(dir);
-                continue;
-            }
-        };
-        indexer.counters.dirs += 1;
-        indexer.counters.symlinks += listing.symlinks;
-        indexer.counters.errors += listing.errors;
-        let relative = |name: &str| -> PathBuf {
-            let full = crate::indexer::join(&dir, name);
-            PathBuf::from(
-                full.strip_prefix(&root_str)
-                    .unwrap_or(&full)
-                    .trim_start_matches('/'),
-            )
-        };
-        let files: Vec<_> = if opts.exclude.is_empty() {
-            listing.files
-        } else {
-            listing
-                .files
-                .into_iter()
-                .filter(|(n, _)| !opts.exclude.is_match(relative(n)))
-                .collect()
-        };
-        indexer.reconcile_dir(&dir, &files)?;
-        for sub in listing.subdirs.iter().rev() {
-            if opts.exclude.is_empty() || !opts.exclude.is_match(relative(sub)) {
-                stack.push(crate::indexer::join(&dir, sub));
+    let mut stopped = false;
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Walked>(WALK_QUEUE);
+        let walker_root = root_str.clone();
+        let low_priority = opts.low_priority;
+        let exclude = &opts.exclude;
+        let observer = &mut *observer;
+        let walker = scope.spawn(move || {
+            let _priority = low_priority.then(priority::lower);
+            walk(&walker_root, exclude, observer, &tx)
+        });
+        for walked in rx {
+            match walked {
+                Walked::Listed { dir, listing } => {
+                    indexer.counters.dirs += 1;
+                    indexer.counters.symlinks += listing.symlinks;
+                    indexer.counters.errors += listing.errors;
+                    indexer.reconcile_dir(&dir, &listing.files)?;
+                    visited.insert(dir);
+                    progress.tick(indexer.counters.seen);
+                }
+                Walked::Missing { dir } => {
+                    indexer.counters.errors += 1;
+                    tracing::debug!(dir, "directory vanished during the crawl");
+                    // not visited: the sweep below marks its files deleted
+                }
+                Walked::Unreadable { dir, error } => {
+                    indexer.counters.errors += 1;
+                    tracing::warn!(dir, error = %error, "cannot read directory; its indexed files are kept");
+                    visited.insert(dir);
+                }
             }
         }
-        visited.insert(dir);
-        progress.tick(indexer.counters.seen);
+        stopped = walker.join().unwrap_or(true);
+        Ok(())
+    })?;
+    indexer.flush()?;
+    if stopped {
+        return Ok(()); // an interrupted walk proves nothing about what vanished
     }
 
     // Directories the store knows under this root that were not visited have vanished (or are
     // excluded now): their files are marked deleted.
-    indexer.flush()?;
     for parent in indexer.store().parents_under(indexer.node(), &root_str)? {
         if !visited.contains(&parent) {
             indexer.mark_dir_deleted(&parent)?;
         }
     }
     Ok(())
+}
+
+/// The walker thread: depth-first, children in name order. Returns `true` if it was stopped.
+fn walk(
+    root: &str,
+    exclude: &GlobSet,
+    observer: &mut (dyn CrawlObserver + Send),
+    tx: &std::sync::mpsc::SyncSender<Walked>,
+) -> bool {
+    let mut stack: Vec<String> = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        if observer.should_stop() {
+            return true;
+        }
+        observer.before_dir(Path::new(&dir));
+        let walked = match list_dir(Path::new(&dir)) {
+            Listed::Ok(mut listing) => {
+                let excluded = |name: &str| {
+                    let full = crate::indexer::join(&dir, name);
+                    exclude.is_match(
+                        full.strip_prefix(root)
+                            .unwrap_or(&full)
+                            .trim_start_matches('/'),
+                    )
+                };
+                if !exclude.is_empty() {
+                    listing.files.retain(|(n, _)| !excluded(n));
+                    listing.subdirs.retain(|n| !excluded(n));
+                }
+                for sub in listing.subdirs.iter().rev() {
+                    stack.push(crate::indexer::join(&dir, sub));
+                }
+                Walked::Listed { dir, listing }
+            }
+            Listed::Missing => Walked::Missing { dir },
+            Listed::Unreadable(error) => Walked::Unreadable { dir, error },
+        };
+        if tx.send(walked).is_err() {
+            return true; // the indexer gave up (store error)
+        }
+    }
+    false
 }
 
 struct Progress {

@@ -68,6 +68,15 @@ impl FileSource {
     }
 }
 
+/// `dir` + `/` + `name`, without doubling the slash of the root.
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 /// `/a/b`: absolute, no empty, `.` or `..` components, no trailing slash (except `/` itself).
 pub fn is_normalized_abs(p: &str) -> bool {
     p == "/"

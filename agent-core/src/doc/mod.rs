@@ -15,7 +15,7 @@ mod status;
 mod vdir;
 
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
-pub use file::{FileDoc, FileSource, FileStatus};
+pub use file::{join_path, FileDoc, FileSource, FileStatus};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
 pub use node::{
     NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint,

@@ -342,11 +342,4 @@ fn store_mtime_ns(f: &FileDoc) -> i64 {
     f.mtime.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
-/// `dir` + `/` + `name`, without doubling the slash of the root.
-pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
+pub use crate::doc::join_path as join;

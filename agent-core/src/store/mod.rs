@@ -9,7 +9,7 @@
 //! - Every write takes the next sequence number; a document keeps only its latest, so the
 //!   changes feed returns each changed document once.
 
-mod query;
+pub(crate) mod query;
 mod schema;
 mod write;
 

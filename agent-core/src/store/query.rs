@@ -94,12 +94,53 @@ fn file_status(v: i64) -> FileStatus {
     }
 }
 
-const ENTRY_COLUMNS: &str = "id, export_path, name, size, mtime_ns, inode, status, rev";
+/// The SQL of the indexed queries, in one place so a test can check each one's query plan.
+pub(super) mod sql {
+    macro_rules! entry_columns {
+        () => {
+            "id, export_parent, name, size, mtime_ns, inode, status, rev"
+        };
+    }
+    /// Rows whose parent is `?2` or lies below it (`?3` = `dir/`, `?4` = `dir0`): one range
+    /// scan of the primary key from `dir` to `dir0`, skipping siblings such as `dir-x`.
+    macro_rules! under {
+        () => {
+            "node_id = ?1 AND export_parent >= ?2 AND export_parent < ?4 AND (export_parent = ?2 OR export_parent >= ?3)"
+        };
+    }
+    pub const LIST_TYPE: &str =
+        "SELECT body FROM docs WHERE type = ?1 AND type <> 'file' AND deleted = 0 ORDER BY id";
+    pub const CHANGES_SINCE: &str =
+        "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+    pub const FILE_AT: &str =
+        "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
+    pub const ENTRIES_IN_DIR: &str = concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM files WHERE node_id = ?1 AND export_parent = ?2 ORDER BY name"
+    );
+    pub const ENTRIES_UNDER: &str = concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM files WHERE ",
+        under!(),
+        " ORDER BY export_parent, name"
+    );
+    pub const FILES_IN_DIR: &str =
+        "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name";
+    pub const FILES_UNDER: &str = concat!(
+        "SELECT id FROM files WHERE ",
+        under!(),
+        " AND status = 0 ORDER BY export_parent, name"
+    );
+    pub const PARENTS_UNDER: &str =
+        concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
+}
 
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
     Ok(FileEntry {
         id: parse_id(r.get(0)?, 0)?,
-        export_path: r.get(1)?,
+        export_path: crate::doc::join_path(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?),
         name: r.get(2)?,
         size: r.get::<_, i64>(3)? as u64,
         mtime_ns: r.get(4)?,
@@ -110,9 +151,16 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
 }
 
 /// The upper bound of the paths strictly below directory `dir` (`/` sorts just before `0`).
-fn below_bounds(dir: &str) -> (String, String) {
+/// Parameters `?2..?4` of the `under!` condition for directory `dir`: the directory itself,
+/// and the range of parents strictly below it (`/` sorts just before `0`).
+fn under_params(dir: &str) -> [String; 3] {
     let base = dir.trim_end_matches('/');
-    (format!("{base}/"), format!("{base}0"))
+    let exact = if base.is_empty() {
+        "/".to_owned()
+    } else {
+        base.to_owned()
+    };
+    [exact, format!("{base}/"), format!("{base}0")]
 }
 
 fn bodies_of_files(
@@ -163,9 +211,7 @@ impl Store {
     /// Live documents of one type other than `file` (files: use the file queries).
     pub fn list_type(&self, doc_type: DocType) -> Result<Vec<Document>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT body FROM docs WHERE type = ?1 AND deleted = 0 ORDER BY id",
-            )?;
+            let mut st = c.prepare_cached(sql::LIST_TYPE)?;
             let bodies: Vec<String> = st
                 .query_map([doc_type.as_str()], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -179,9 +225,7 @@ impl Store {
     /// Documents changed after `since`, in sequence order, at most `limit`.
     pub fn changes_since(&self, since: Seq, limit: usize) -> Result<Vec<Change>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
+            let mut st = c.prepare_cached(sql::CHANGES_SINCE)?;
             let rows = st.query_map(params![since.0 as i64, limit as i64], |r| {
                 Ok(Change {
                     seq: Seq(r.get::<_, i64>(0)? as u64),
@@ -198,9 +242,14 @@ impl Store {
     /// The file document at `export_path` on `node` (active or deleted).
     pub fn file_by_path(&self, node: &NodeId, export_path: &str) -> Result<Option<FileDoc>> {
         self.read(|c| {
+            let Some(source) = crate::doc::FileSource::new(node.clone(), export_path) else {
+                return Ok(None);
+            };
             let id: Option<String> = c
-                .prepare_cached("SELECT id FROM files WHERE node_id = ?1 AND export_path = ?2")?
-                .query_row([node.as_str(), export_path], |r| r.get(0))
+                .prepare_cached(sql::FILE_AT)?
+                .query_row([node.as_str(), &source.export_parent, source.name()], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             Ok(bodies_of_files(c, id)?.pop())
         })
@@ -209,23 +258,18 @@ impl Store {
     /// Projection rows of the files directly in directory `parent` on `node`, by name.
     pub fn file_entries_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileEntry>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM files WHERE node_id = ?1 AND export_parent = ?2 ORDER BY name"
-            ))?;
+            let mut st = c.prepare_cached(sql::ENTRIES_IN_DIR)?;
             let rows = st.query_map([node.as_str(), parent], entry_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
-    /// Projection rows of every file at or below directory `dir` on `node`, in path order.
+    /// Projection rows of every file below directory `dir` on `node`, directory by directory.
     pub fn file_entries_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileEntry>> {
-        let (lo, hi) = below_bounds(dir);
+        let [exact, lo, hi] = under_params(dir);
         self.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM files WHERE node_id = ?1 AND export_path >= ?2 AND export_path < ?3
-                 ORDER BY export_path"
-            ))?;
-            let rows = st.query_map([node.as_str(), &lo, &hi], entry_row)?;
+            let mut st = c.prepare_cached(sql::ENTRIES_UNDER)?;
+            let rows = st.query_map([node.as_str(), &exact, &lo, &hi], entry_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -233,10 +277,10 @@ impl Store {
     /// Active file documents directly in directory `parent` on `node`, by name.
     pub fn files_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileDoc>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name",
-            )?;
-            let ids: Vec<String> = st.query_map([node.as_str(), parent], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let mut st = c.prepare_cached(sql::FILES_IN_DIR)?;
+            let ids: Vec<String> = st
+                .query_map([node.as_str(), parent], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             bodies_of_files(c, ids)
         })
     }
@@ -244,18 +288,9 @@ impl Store {
     /// Active file documents whose `export_parent` is `dir` or below it (a mount's candidates),
     /// through the `files_by_parent` index.
     pub fn files_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileDoc>> {
-        let (lo, hi) = below_bounds(dir);
-        let exact = if dir == "/" {
-            "/".to_owned()
-        } else {
-            dir.trim_end_matches('/').to_owned()
-        };
+        let [exact, lo, hi] = under_params(dir);
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id FROM files WHERE node_id = ?1 AND status = 0
-                   AND (export_parent = ?2 OR (export_parent >= ?3 AND export_parent < ?4))
-                 ORDER BY export_path",
-            )?;
+            let mut st = c.prepare_cached(sql::FILES_UNDER)?;
             let ids: Vec<String> = st
                 .query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -265,17 +300,9 @@ impl Store {
 
     /// Distinct parent directories of `node`'s known files at or below `dir` (any status).
     pub fn parents_under(&self, node: &NodeId, dir: &str) -> Result<Vec<String>> {
-        let (lo, hi) = below_bounds(dir);
-        let exact = if dir == "/" {
-            "/".to_owned()
-        } else {
-            dir.trim_end_matches('/').to_owned()
-        };
+        let [exact, lo, hi] = under_params(dir);
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT DISTINCT export_parent FROM files WHERE node_id = ?1
-                   AND (export_parent = ?2 OR (export_parent >= ?3 AND export_parent < ?4))",
-            )?;
+            let mut st = c.prepare_cached(sql::PARENTS_UNDER)?;
             let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -292,7 +319,7 @@ impl Store {
                         .replace('_', "\\_");
                     let mut st = c.prepare_cached(
                         "SELECT id FROM files WHERE status = 0 AND name LIKE ?1 ESCAPE '\\'
-                         ORDER BY node_id, export_path LIMIT ?2",
+                         ORDER BY node_id, export_parent, name LIMIT ?2",
                     )?;
                     let rows =
                         st.query_map(params![format!("%{escaped}%"), limit as i64], |r| r.get(0))?;
@@ -300,7 +327,7 @@ impl Store {
                 }
                 NameQuery::Glob(glob) => {
                     let mut st = c.prepare_cached(
-                        "SELECT id, name FROM files WHERE status = 0 ORDER BY node_id, export_path",
+                        "SELECT id, name FROM files WHERE status = 0 ORDER BY node_id, export_parent, name",
                     )?;
                     let mut rows = st.query([])?;
                     let mut ids = Vec::new();

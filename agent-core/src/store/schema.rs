@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: documents, the file projection, store metadata.
+    // 1: documents, the file projection (clustered by directory), store metadata.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
      CREATE TABLE docs (
          id      TEXT PRIMARY KEY,
@@ -22,18 +22,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX docs_by_type ON docs(type, id) WHERE type <> 'file';
      CREATE TABLE files (
          node_id       TEXT NOT NULL,
-         export_path   TEXT NOT NULL,
-         id            TEXT NOT NULL,
          export_parent TEXT NOT NULL,
          name          TEXT NOT NULL,
+         id            TEXT NOT NULL,
          size          INTEGER NOT NULL,
          mtime_ns      INTEGER NOT NULL,
          inode         INTEGER NOT NULL,
          status        INTEGER NOT NULL,
          rev           INTEGER NOT NULL,
-         PRIMARY KEY (node_id, export_path)
-     ) WITHOUT ROWID;
-     CREATE INDEX files_by_parent ON files(node_id, export_parent);",
+         PRIMARY KEY (node_id, export_parent, name)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

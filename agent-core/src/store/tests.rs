@@ -150,7 +150,7 @@ fn file_queries_respect_directory_boundaries() {
     );
     assert_eq!(
         names(s.files_under(&node, "/a").unwrap()),
-        vec!["/a/b/c/z.PDF", "/a/b/y.pdf", "/a/x.txt"]
+        vec!["/a/x.txt", "/a/b/y.pdf", "/a/b/c/z.PDF"]
     );
     assert_eq!(names(s.files_under(&node, "/a/").unwrap()).len(), 3);
     assert_eq!(s.files_under(&node, "/").unwrap().len(), 5);
@@ -309,4 +309,77 @@ async fn async_callers_go_through_the_blocking_pool() {
     let s = Store::open_in_memory().unwrap();
     let stats = s.run(|s| s.stats()).await.unwrap();
     assert_eq!(stats.last_seq, 0);
+}
+
+/// The bundled SQLite picks the primary key over `files_by_parent` for directory queries unless
+/// told otherwise (it then scans every file of the node). Every query must stay on its index.
+#[test]
+fn queries_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("a.db")).unwrap();
+    let w = s.writer();
+    let plans = [
+        (
+            query::sql::FILE_AT,
+            "PRIMARY KEY (node_id=? AND export_parent=? AND name=?)",
+        ),
+        (
+            query::sql::ENTRIES_IN_DIR,
+            "PRIMARY KEY (node_id=? AND export_parent=?)",
+        ),
+        (
+            query::sql::FILES_IN_DIR,
+            "PRIMARY KEY (node_id=? AND export_parent=?)",
+        ),
+        (
+            query::sql::ENTRIES_UNDER,
+            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
+        ),
+        (
+            query::sql::FILES_UNDER,
+            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
+        ),
+        (
+            query::sql::PARENTS_UNDER,
+            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
+        ),
+        (query::sql::CHANGES_SINCE, "docs_by_seq"),
+        (query::sql::LIST_TYPE, "docs_by_type"),
+        ("SELECT rev FROM docs WHERE id = ?1", "PRIMARY KEY (id=?)"),
+    ];
+    for (q, want) in plans {
+        let mut st = w.conn.prepare(&format!("EXPLAIN QUERY PLAN {q}")).unwrap();
+        let n = st.parameter_count();
+        let params: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        let plan: Vec<String> = st
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|p| p.contains(want)) && !plan.iter().any(|p| p.starts_with("SCAN")),
+            "{q}\n  plan {plan:?}\n  wanted {want}"
+        );
+    }
+}
+
+#[test]
+fn a_new_document_whose_id_exists_is_a_conflict_and_leaves_no_gap() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = file("/a/b");
+    f.rev = Rev::NONE;
+    s.put(f.clone().into()).unwrap();
+    let mut again = f.clone();
+    again.size = 1;
+    let mut other = file("/a/c");
+    other.rev = Rev::NONE;
+    let results = s.put_many(vec![again.into(), other.into()]).unwrap();
+    assert!(
+        matches!(&results[0], Err(PutError::Conflict { stored: Rev(1), .. })),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[1].as_ref().unwrap().seq, Seq(2));
 }

@@ -45,32 +45,68 @@ impl Store {
 
     /// Writes a batch in one transaction, with one result per document in input order.
     pub fn put_many(&self, docs: Vec<Document>) -> Result<Vec<Result<Written, PutError>>> {
-        self.transaction(|tx, seq| Ok(docs.into_iter().map(|d| put_isolated(tx, seq, d)).collect()))
+        self.put_batch(docs.into_iter().map(|d| Ok((d, None))).collect())
     }
 
     /// Like [`Store::put_many`] for untrusted JSON (from the network): a value that is not a
-    /// valid document gets its own `Invalid` result; the others are written.
+    /// valid document gets its own `Invalid` result; the others are written. The stored body is
+    /// the JSON as received (with its new `_rev`), so fields this build does not know are kept.
     pub fn put_many_json(
         &self,
         docs: Vec<serde_json::Value>,
     ) -> Result<Vec<Result<Written, PutError>>> {
+        let parsed = docs
+            .into_iter()
+            .map(|value| {
+                let id = value
+                    .get("_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_owned();
+                match serde_json::from_value::<Document>(value.clone()) {
+                    Ok(doc) if value.is_object() => Ok((doc, Some(value))),
+                    Ok(_) => Err(PutError::Invalid {
+                        id,
+                        reason: "not a JSON object".into(),
+                    }),
+                    Err(e) => Err(PutError::Invalid {
+                        id,
+                        reason: e.to_string(),
+                    }),
+                }
+            })
+            .collect();
+        self.put_batch(parsed)
+    }
+
+    /// The batch runs first without savepoints (a crawl's documents practically never fail
+    /// after their checks pass). If a document fails after it started writing, the whole
+    /// transaction is rolled back and the batch is redone with a savepoint per document.
+    fn put_batch(
+        &self,
+        batch: Vec<Result<(Document, Option<serde_json::Value>), PutError>>,
+    ) -> Result<Vec<Result<Written, PutError>>> {
+        let fast = self.transaction_if(|tx, seq| {
+            let mut out = Vec::with_capacity(batch.len());
+            for item in &batch {
+                match item {
+                    Err(e) => out.push(Err(e.clone())),
+                    Ok((doc, raw)) => match put_one(tx, seq, doc, raw.as_ref()) {
+                        Ok(w) => out.push(Ok(w)),
+                        Err(Failure::Refused(e)) => out.push(Err(e)),
+                        Err(Failure::Partial(_)) => return Ok(None),
+                    },
+                }
+            }
+            Ok(Some(out))
+        });
+        if let Some(out) = fast? {
+            return Ok(out);
+        }
         self.transaction(|tx, seq| {
-            Ok(docs
+            Ok(batch
                 .into_iter()
-                .map(|value| {
-                    let id = value
-                        .get("_id")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("?")
-                        .to_owned();
-                    match serde_json::from_value::<Document>(value) {
-                        Ok(doc) => put_isolated(tx, seq, doc),
-                        Err(e) => Err(PutError::Invalid {
-                            id,
-                            reason: e.to_string(),
-                        }),
-                    }
-                })
+                .map(|item| item.and_then(|(doc, raw)| put_isolated(tx, seq, &doc, raw.as_ref())))
                 .collect())
         })
     }
@@ -90,8 +126,8 @@ impl Store {
             let s = seq.take();
             tx.prepare_cached("UPDATE docs SET rev = ?2, seq = ?3, deleted = 1, origin = 0, body = ?4 WHERE id = ?1")?
                 .execute(params![id.as_str(), rev.0 as i64, s.0 as i64, body.to_string()])?;
-            if let Some((node, path)) = old.file_key {
-                tx.prepare_cached("DELETE FROM files WHERE node_id = ?1 AND export_path = ?2")?.execute([node, path])?;
+            if let Some(key) = old.file_key {
+                delete_projection(tx, &key, id.as_str())?;
             }
             Ok(Written { id: id.clone(), rev, seq: s })
         })
@@ -111,12 +147,33 @@ impl Store {
         *next_seq = seq.0;
         Ok(out)
     }
+
+    /// Like [`Store::transaction`], but `Ok(None)` from `f` rolls everything back.
+    fn transaction_if<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<Option<R>>,
+    ) -> Result<Option<R>> {
+        let mut guard = self.writer();
+        let Writer { conn, next_seq } = &mut *guard;
+        let tx = conn.transaction()?;
+        let mut seq = SeqCounter(*next_seq);
+        let Some(out) = f(&tx, &mut seq)? else {
+            return Ok(None); // dropping `tx` rolls back
+        };
+        tx.commit()?;
+        *next_seq = seq.0;
+        Ok(Some(out))
+    }
 }
 
 /// Hands out sequence numbers inside one transaction; published only on commit.
 pub(super) struct SeqCounter(u64);
 
 impl SeqCounter {
+    fn peek(&self) -> Seq {
+        Seq(self.0)
+    }
+
     fn take(&mut self) -> Seq {
         let s = Seq(self.0);
         self.0 += 1;
@@ -124,75 +181,114 @@ impl SeqCounter {
     }
 }
 
+/// The primary key of a `files` row.
+#[derive(PartialEq, Eq)]
+struct FileKey {
+    node: String,
+    parent: String,
+    name: String,
+}
+
+impl FileKey {
+    fn of(f: &FileDoc) -> FileKey {
+        FileKey {
+            node: f.source.node_id.to_string(),
+            parent: f.source.export_parent.clone(),
+            name: f.name.clone(),
+        }
+    }
+}
+
+fn delete_projection(tx: &Transaction<'_>, key: &FileKey, id: &str) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3 AND id = ?4",
+    )?
+    .execute(params![key.node, key.parent, key.name, id])
+}
+
 struct Existing {
     rev: Rev,
     deleted: bool,
     doc_type: String,
-    /// (node_id, export_path) of a stored file document.
-    file_key: Option<(String, String)>,
+    /// Where a stored file document sits in the `files` projection.
+    file_key: Option<FileKey>,
 }
 
 fn existing(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Existing>> {
     tx.prepare_cached(
         "SELECT rev, deleted, type,
                 CASE WHEN type = 'file' THEN json_extract(body, '$.source.node_id') END,
-                CASE WHEN type = 'file' THEN json_extract(body, '$.source.export_path') END
+                CASE WHEN type = 'file' THEN json_extract(body, '$.source.export_parent') END,
+                CASE WHEN type = 'file' THEN json_extract(body, '$.name') END
          FROM docs WHERE id = ?1",
     )?
     .query_row([id], |r| {
-        let node: Option<String> = r.get(3)?;
-        let path: Option<String> = r.get(4)?;
+        let key = match (r.get(3)?, r.get(4)?, r.get(5)?) {
+            (Some(node), Some(parent), Some(name)) => Some(FileKey { node, parent, name }),
+            _ => None,
+        };
         Ok(Existing {
             rev: Rev(r.get::<_, i64>(0)? as u64),
             deleted: r.get(1)?,
             doc_type: r.get(2)?,
-            file_key: node.zip(path),
+            file_key: key,
         })
     })
     .optional()
+}
+
+/// Why [`put_one`] did not write a document.
+enum Failure {
+    /// Refused by the checks, before anything was written.
+    Refused(PutError),
+    /// Failed after part of it was written: the caller must roll back (to a savepoint).
+    Partial(PutError),
+}
+
+impl Failure {
+    fn into_error(self) -> PutError {
+        match self {
+            Failure::Refused(e) | Failure::Partial(e) => e,
+        }
+    }
 }
 
 /// One document inside its own savepoint.
 fn put_isolated(
     tx: &Transaction<'_>,
     seq: &mut SeqCounter,
-    doc: Document,
+    doc: &Document,
+    raw: Option<&serde_json::Value>,
 ) -> Result<Written, PutError> {
     let id = doc.id();
     let sql_err = |e: rusqlite::Error| PutError::Rejected {
         id: id.to_string(),
         reason: e.to_string(),
     };
-    tx.prepare_cached("SAVEPOINT doc")
-        .and_then(|mut s| s.execute([]))
-        .map_err(sql_err)?;
-    let before = seq.0;
-    let result = put_one(tx, seq, doc);
-    let end = if result.is_ok() {
-        "RELEASE doc"
-    } else {
-        "ROLLBACK TO doc"
+    let run = |sql: &str| {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(sql_err)
     };
+    run("SAVEPOINT doc")?;
+    let before = seq.0;
+    let result = put_one(tx, seq, doc, raw);
     if result.is_err() {
         seq.0 = before;
+        run("ROLLBACK TO doc")?;
     }
-    tx.prepare_cached(end)
-        .and_then(|mut s| s.execute([]))
-        .map_err(sql_err)?;
-    if result.is_err() {
-        tx.prepare_cached("RELEASE doc")
-            .and_then(|mut s| s.execute([]))
-            .map_err(sql_err)?;
-    }
-    result
+    run("RELEASE doc")?;
+    result.map_err(Failure::into_error)
 }
 
 fn put_one(
     tx: &Transaction<'_>,
     seq: &mut SeqCounter,
-    mut doc: Document,
-) -> Result<Written, PutError> {
+    doc: &Document,
+    raw: Option<&serde_json::Value>,
+) -> Result<Written, Failure> {
     let id = doc.id();
+    let refused = |e: PutError| Failure::Refused(e);
     let invalid = |reason: String| PutError::Invalid {
         id: id.to_string(),
         reason,
@@ -201,46 +297,93 @@ fn put_one(
         id: id.to_string(),
         reason: e.to_string(),
     };
-    doc.validate().map_err(|e| invalid(e.reason))?;
+    doc.validate().map_err(|e| refused(invalid(e.reason)))?;
     let doc_type = doc.doc_type();
 
-    let old = existing(tx, id.as_str()).map_err(rejected)?;
-    let stored = old.as_ref().map_or(Rev::NONE, |o| o.rev);
-    if let Some(o) = &old {
-        if o.doc_type != doc_type.as_str() {
-            return Err(invalid(format!(
-                "id already used by a {} document",
-                o.doc_type
-            )));
-        }
-    }
     let base = doc.rev();
-    if base != stored {
-        return Err(PutError::Conflict {
+    let conflict = |stored: Rev| {
+        Failure::Refused(PutError::Conflict {
             id: id.to_string(),
             stored,
             given: base,
-        });
+        })
+    };
+    // A new document (base 0) skips the lookup: its plain INSERT fails if the id exists.
+    let old = if base == Rev::NONE {
+        None
+    } else {
+        existing(tx, id.as_str()).map_err(|e| refused(rejected(e)))?
+    };
+    if base != Rev::NONE {
+        match &old {
+            None => return Err(conflict(Rev::NONE)),
+            Some(o) if o.doc_type != doc_type.as_str() => {
+                return Err(refused(invalid(format!(
+                    "id already used by a {} document",
+                    o.doc_type
+                ))));
+            }
+            Some(o) if o.rev != base => return Err(conflict(o.rev)),
+            Some(_) => {}
+        }
     }
     let rev = base.next();
-    doc.set_rev(rev);
-    let body = serde_json::to_string(&doc).map_err(|e| invalid(e.to_string()))?;
-    let s = seq.take();
-    tx.prepare_cached(
-        "INSERT INTO docs (id, type, rev, seq, deleted, origin, body) VALUES (?1, ?2, ?3, ?4, 0, 0, ?5)
-         ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, seq = excluded.seq, deleted = 0, origin = 0,
-                                       body = excluded.body",
-    )
-    .and_then(|mut st| st.execute(params![id.as_str(), doc_type.as_str(), rev.0 as i64, s.0 as i64, body]))
-    .map_err(rejected)?;
+    let body = match raw {
+        Some(value) => {
+            let mut value = value.clone();
+            value["_rev"] = rev.0.into();
+            value.to_string()
+        }
+        None => {
+            let mut doc = doc.clone();
+            doc.set_rev(rev);
+            serde_json::to_string(&doc).map_err(|e| refused(invalid(e.to_string())))?
+        }
+    };
+    // The sequence number is consumed only once the document is written, so refused documents
+    // leave no gap in the feed.
+    let s = seq.peek();
+    let sql = if base == Rev::NONE {
+        "INSERT INTO docs (id, type, rev, seq, deleted, origin, body) VALUES (?1, ?2, ?3, ?4, 0, 0, ?5)"
+    } else {
+        "UPDATE docs SET rev = ?3, seq = ?4, deleted = 0, origin = 0, body = ?5 WHERE id = ?1 AND type = ?2"
+    };
+    let written = tx.prepare_cached(sql).and_then(|mut st| {
+        st.execute(params![
+            id.as_str(),
+            doc_type.as_str(),
+            rev.0 as i64,
+            s.0 as i64,
+            body
+        ])
+    });
+    match written {
+        Ok(1) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            // The id exists although the writer thought the document was new. One statement
+            // failed as a whole, so nothing of this document was written.
+            let stored = existing(tx, id.as_str())
+                .ok()
+                .flatten()
+                .map_or(Rev::NONE, |o| o.rev);
+            return Err(conflict(stored));
+        }
+        Ok(n) => return Err(Failure::Partial(invalid(format!("{n} rows written")))),
+        Err(e) => return Err(Failure::Partial(rejected(e))),
+    }
 
-    if let Document::File(file) = &doc {
+    if let Document::File(file) = doc {
         let old_key = old.and_then(|o| o.file_key);
-        project_file(tx, file, old_key).map_err(|reason| PutError::Rejected {
-            id: id.to_string(),
-            reason,
+        project_file(tx, file, rev, old_key).map_err(|reason| {
+            Failure::Partial(PutError::Rejected {
+                id: id.to_string(),
+                reason,
+            })
         })?;
     }
+    seq.take();
     Ok(Written { id, rev, seq: s })
 }
 
@@ -249,19 +392,13 @@ fn put_one(
 fn project_file(
     tx: &Transaction<'_>,
     f: &FileDoc,
-    old_key: Option<(String, String)>,
+    rev: Rev,
+    old_key: Option<FileKey>,
 ) -> Result<(), String> {
-    let node = f.source.node_id.as_str();
-    let path = f.source.export_path.as_str();
     let sql = |e: rusqlite::Error| e.to_string();
-    if let Some((old_node, old_path)) = old_key {
-        if old_node != node || old_path != path {
-            tx.prepare_cached(
-                "DELETE FROM files WHERE node_id = ?1 AND export_path = ?2 AND id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![old_node, old_path, f.id.as_str()]))
-            .map_err(sql)?;
-        }
+    let key = FileKey::of(f);
+    if let Some(old) = old_key.filter(|old| *old != key) {
+        delete_projection(tx, &old, f.id.as_str()).map_err(sql)?;
     }
     let status = match f.status {
         FileStatus::Active => 0,
@@ -269,26 +406,24 @@ fn project_file(
     };
     let changed = tx
         .prepare_cached(
-            "INSERT INTO files (node_id, export_path, id, export_parent, name, size, mtime_ns, inode, status, rev)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(node_id, export_path) DO UPDATE SET
-                 id = excluded.id, export_parent = excluded.export_parent, name = excluded.name, size = excluded.size,
-                 mtime_ns = excluded.mtime_ns, inode = excluded.inode, status = excluded.status,
-                 rev = excluded.rev
+            "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(node_id, export_parent, name) DO UPDATE SET
+                 id = excluded.id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                 inode = excluded.inode, status = excluded.status, rev = excluded.rev
              WHERE files.id = excluded.id OR files.status <> 0",
         )
         .and_then(|mut s| {
             s.execute(params![
-                node,
-                path,
+                key.node,
+                key.parent,
+                key.name,
                 f.id.as_str(),
-                f.source.export_parent,
-                f.name,
                 f.size as i64,
                 mtime_ns(f),
                 f.inode.0 as i64,
                 status,
-                f.rev.0 as i64
+                rev.0 as i64
             ])
         })
         .map_err(sql)?;
@@ -296,7 +431,8 @@ fn project_file(
     // the projection (the path belongs to someone else now); an active one is refused.
     if changed == 0 && f.status == FileStatus::Active {
         return Err(format!(
-            "{path} on {node} already belongs to another file document"
+            "{} on {} already belongs to another file document",
+            f.source.export_path, key.node
         ));
     }
     Ok(())
