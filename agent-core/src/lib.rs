@@ -23,3 +23,5 @@ pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;
 pub mod store;
+#[cfg(feature = "node")]
+pub mod watcher;

@@ -1,0 +1,444 @@
+//! The indexing worker: one thread that owns the [`Indexer`] (so file documents have one local
+//! writer), runs the first crawl, then keeps the index current from filesystem events.
+//!
+//! - Watches are added directory by directory *during* the first crawl (before each directory is
+//!   listed) and events are queued until the crawl ends, so nothing that changes meanwhile is lost.
+//! - Events are debounced per path ([`debounce::Debouncer`], 500 ms by default); a rename pair
+//!   moves the same document (directories: every file below), before the paths are re-checked.
+//! - More than `storm_events_per_sec` events in each of `storm_secs` seconds is a storm: pending
+//!   events are dropped and a full crawl runs once the storm calms down. A kernel queue overflow
+//!   also means a full crawl.
+//! - Directories that cannot be watched (watch limit) are crawled every
+//!   `crawler.fallback_crawl_interval_secs`.
+
+pub mod debounce;
+mod watches;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
+
+use crate::config::AgentConfig;
+use crate::crawler::{crawl, CrawlObserver, CrawlOptions};
+use crate::doc::CrawlSummary;
+use crate::ids::NodeId;
+use crate::indexer::{list_dir, Indexer, Listed, PathKind};
+use crate::store::{Store, StoreError};
+use debounce::{Debouncer, Storm, StormDetector};
+pub use watches::system_watch_limit;
+use watches::Watches;
+
+/// What the worker has done so far; shared with the agent for status reporting.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStatus {
+    /// Set when the first crawl has finished (the index is complete from then on).
+    pub first_crawl: Option<CrawlSummary>,
+    pub last_crawl: Option<CrawlSummary>,
+    pub full_crawls: u64,
+    pub storms: u64,
+    pub overflows: u64,
+    pub events: u64,
+    pub watched_dirs: u64,
+    pub unwatched_dirs: u64,
+}
+
+enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Crawl,
+    Stop,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot start the filesystem watcher: {0}")]
+    Watcher(#[from] notify::Error),
+    #[error("invalid exclude glob: {0}")]
+    Exclude(#[from] globset::Error),
+    #[error("cannot start the indexing thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The running worker thread.
+pub struct IndexWorker {
+    tx: Sender<Msg>,
+    stop: Arc<AtomicBool>,
+    status: Arc<Mutex<WorkerStatus>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Settings {
+    roots: Vec<PathBuf>,
+    crawl: CrawlOptions,
+    storm_per_sec: u64,
+    storm_duration: Duration,
+    fallback_interval: Duration,
+    watch: bool,
+}
+
+impl IndexWorker {
+    pub fn spawn(
+        store: Store,
+        node: NodeId,
+        config: &AgentConfig,
+    ) -> Result<IndexWorker, WorkerError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(Mutex::new(WorkerStatus::default()));
+        let settings = Settings {
+            roots: config.watch_paths.clone(),
+            crawl: CrawlOptions::new(&config.exclude, config.crawler.progress_interval)?,
+            storm_per_sec: config.watcher.storm_events_per_sec,
+            storm_duration: config.watcher.storm_duration,
+            fallback_interval: config.crawler.fallback_interval,
+            watch: config.watcher.enabled,
+        };
+        let events = tx.clone();
+        let watcher = notify::recommended_watcher(move |res| {
+            let _ = events.send(Msg::Fs(res)); // the worker is gone: nothing to do
+        })?;
+        let watches = Watches::new(watcher, config.watcher.max_watches, stop.clone());
+        let mut run = Run {
+            indexer: Indexer::new(store, node, config.crawler.batch_size),
+            watches,
+            settings,
+            status: status.clone(),
+            stop: stop.clone(),
+            debouncer: Debouncer::new(config.watcher.debounce),
+            storm: StormDetector::new(
+                config.watcher.storm_events_per_sec,
+                config.watcher.storm_duration,
+            ),
+        };
+        let thread = std::thread::Builder::new()
+            .name("mosaicfs-indexer".into())
+            .spawn(move || {
+                if let Err(e) = run.main(rx) {
+                    tracing::error!(operation = "index", error = %e, "indexing stopped after a store error");
+                }
+            })
+            .map_err(WorkerError::Thread)?;
+        Ok(IndexWorker {
+            tx,
+            stop,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Asks for a full crawl (it runs after what is in progress).
+    pub fn request_crawl(&self) {
+        let _ = self.tx.send(Msg::Crawl);
+    }
+
+    /// Stops the worker (an ongoing crawl stops between directories) and waits for it.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for IndexWorker {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// The worker thread's state.
+struct Run {
+    indexer: Indexer,
+    watches: Watches,
+    settings: Settings,
+    status: Arc<Mutex<WorkerStatus>>,
+    stop: Arc<AtomicBool>,
+    debouncer: Debouncer,
+    storm: StormDetector,
+}
+
+/// An observer for when watching is switched off: it only honours the stop flag.
+struct StopOnly(Arc<AtomicBool>);
+impl CrawlObserver for StopOnly {
+    fn should_stop(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Run {
+    fn main(&mut self, rx: Receiver<Msg>) -> Result<(), StoreError> {
+        let summary = self.full_crawl()?;
+        self.update(|s| s.first_crawl = Some(summary));
+        let mut next_fallback = Instant::now() + self.settings.fallback_interval;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let mut deadline = next_fallback.min(now + Duration::from_secs(1));
+            if let Some(d) = self.debouncer.next_deadline() {
+                deadline = deadline.min(d);
+            }
+            match rx.recv_timeout(deadline.saturating_duration_since(now)) {
+                Ok(Msg::Fs(Ok(event))) => self.on_event(event)?,
+                Ok(Msg::Fs(Err(e))) => {
+                    tracing::warn!(operation = "watch", error = %e, "watcher error")
+                }
+                Ok(Msg::Crawl) => {
+                    self.debouncer.clear();
+                    self.full_crawl()?;
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.storm.record(0, Instant::now()) == Storm::Ended {
+                        self.after_storm()?;
+                    }
+                }
+            }
+            if !self.storm.in_storm() {
+                self.apply_due()?;
+            }
+            if Instant::now() >= next_fallback {
+                self.fallback_crawl()?;
+                next_fallback = Instant::now() + self.settings.fallback_interval;
+            }
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut WorkerStatus)) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s);
+        s.watched_dirs = self.watches.watched_count() as u64;
+        s.unwatched_dirs = self.watches.unwatched().len() as u64;
+    }
+
+    fn crawl_roots(&mut self, roots: &[PathBuf]) -> Result<CrawlSummary, StoreError> {
+        if self.settings.watch {
+            crawl(
+                &mut self.indexer,
+                roots,
+                &self.settings.crawl,
+                &mut self.watches,
+            )
+        } else {
+            crawl(
+                &mut self.indexer,
+                roots,
+                &self.settings.crawl,
+                &mut StopOnly(self.stop.clone()),
+            )
+        }
+    }
+
+    fn full_crawl(&mut self) -> Result<CrawlSummary, StoreError> {
+        let roots = self.settings.roots.clone();
+        let summary = self.crawl_roots(&roots)?;
+        self.update(|s| {
+            s.full_crawls += 1;
+            s.last_crawl = Some(summary.clone());
+        });
+        Ok(summary)
+    }
+
+    fn on_event(&mut self, event: notify::Event) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.update(|s| s.events += 1);
+        if event.need_rescan() {
+            tracing::warn!(
+                operation = "watch",
+                "the kernel's event queue overflowed; running a full crawl"
+            );
+            self.update(|s| s.overflows += 1);
+            self.debouncer.clear();
+            self.full_crawl()?;
+            return Ok(());
+        }
+        match self.storm.record(event.paths.len().max(1) as u64, now) {
+            Storm::Started => {
+                tracing::warn!(
+                    operation = "watch",
+                    per_sec = self.settings.storm_per_sec,
+                    secs = self.settings.storm_duration.as_secs(),
+                    "event storm: pausing per-event indexing, a full crawl follows when it calms down"
+                );
+                self.update(|s| s.storms += 1);
+                self.debouncer.clear();
+                return Ok(());
+            }
+            Storm::Ongoing => return Ok(()),
+            Storm::Ended => self.after_storm()?,
+            Storm::Calm => {}
+        }
+        match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
+                let mut paths = event.paths.into_iter();
+                if let (Some(from), Some(to)) = (paths.next(), paths.next()) {
+                    self.debouncer.rename(from, to, now);
+                }
+            }
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                self.touch_all(event.paths, now)
+            }
+            EventKind::Access(_) => {}
+            _ => self.touch_all(event.paths, now),
+        }
+        Ok(())
+    }
+
+    fn touch_all(&mut self, paths: Vec<PathBuf>, now: Instant) {
+        for p in paths {
+            self.debouncer.touch(p, now);
+        }
+    }
+
+    fn after_storm(&mut self) -> Result<(), StoreError> {
+        tracing::info!(
+            operation = "watch",
+            "event storm over; running a full crawl"
+        );
+        self.debouncer.clear();
+        self.full_crawl().map(|_| ())
+    }
+
+    fn fallback_crawl(&mut self) -> Result<(), StoreError> {
+        let roots = if self.settings.watch {
+            self.watches.unwatched_roots()
+        } else {
+            self.settings.roots.clone()
+        };
+        if !roots.is_empty() {
+            tracing::info!(
+                operation = "crawl",
+                dirs = roots.len(),
+                "periodic crawl of directories without a watch"
+            );
+            let summary = self.crawl_roots(&roots)?;
+            self.update(|s| s.last_crawl = Some(summary));
+        }
+        Ok(())
+    }
+
+    /// Applies what the debouncer released: renames first, then the re-checks, grouped by
+    /// directory (many changes in one directory are reconciled with one listing).
+    fn apply_due(&mut self) -> Result<(), StoreError> {
+        let due = self.debouncer.take_due(Instant::now());
+        if due.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let before = self.indexer.take_counters();
+        let n_renames = due.renames.len();
+        for (from, to) in due.renames {
+            let (Some(f), Some(t)) = (from.to_str(), to.to_str()) else {
+                continue;
+            };
+            let moved = self.indexer.rename(f, t)?;
+            tracing::debug!(from = f, to = t, moved, "rename");
+            if std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+                self.watches.unwatch_under(&from);
+                self.crawl_subtree(&to)?;
+            }
+        }
+        let mut by_parent: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+        for p in due.paths {
+            let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            by_parent.entry(parent).or_default().push(p);
+        }
+        for (parent, paths) in by_parent {
+            self.recheck(&parent, paths)?;
+        }
+        self.indexer.flush()?;
+        let c = std::mem::replace(&mut self.indexer.counters, before);
+        tracing::info!(
+            operation = "watch",
+            renames = n_renames,
+            added = c.added,
+            changed = c.changed,
+            deleted = c.deleted,
+            errors = c.errors,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "applied filesystem changes"
+        );
+        Ok(())
+    }
+
+    const GROUP_LISTING_THRESHOLD: usize = 32;
+
+    fn recheck(&mut self, parent: &Path, paths: Vec<PathBuf>) -> Result<(), StoreError> {
+        let listing = match (
+            paths.len() >= Self::GROUP_LISTING_THRESHOLD,
+            parent.to_str(),
+        ) {
+            (true, Some(dir)) => match list_dir(parent) {
+                Listed::Ok(l) => Some((dir.to_owned(), l)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((dir, listing)) = listing {
+            self.indexer.reconcile_dir(&dir, &listing.files)?;
+            for p in paths {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if listing.subdirs.iter().any(|s| s == name) {
+                    if !self.is_watched(&p) {
+                        self.crawl_subtree(&p)?;
+                    }
+                } else if !listing.files.iter().any(|(n, _)| n == name) {
+                    if let Some(s) = p.to_str() {
+                        self.indexer.mark_deleted_at(s)?;
+                    }
+                    self.watches.unwatch_under(&p);
+                }
+            }
+            return Ok(());
+        }
+        for p in paths {
+            match self.indexer.reconcile_path(&p)? {
+                PathKind::Dir if !self.is_watched(&p) => self.crawl_subtree(&p)?,
+                PathKind::Missing => self.watches.unwatch_under(&p),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a directory is already covered: watched, or known to the fallback crawl.
+    fn is_watched(&self, dir: &Path) -> bool {
+        !self.settings.watch
+            || self.watches.is_watched(dir)
+            || self.watches.unwatched().contains(dir)
+    }
+
+    /// A directory that appeared (created or moved in): crawl it, watching as we go.
+    fn crawl_subtree(&mut self, dir: &Path) -> Result<(), StoreError> {
+        if !self.settings.roots.iter().any(|r| dir.starts_with(r)) {
+            return Ok(());
+        }
+        let summary = self.crawl_roots(&[dir.to_owned()])?;
+        let c = &mut self.indexer.counters;
+        c.added += summary.added;
+        c.changed += summary.changed;
+        c.deleted += summary.deleted;
+        c.errors += summary.errors;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
