@@ -15,6 +15,8 @@
 //! The control-plane server uses this crate with `default-features = false`: ids, documents and
 //! the store, without the crawler, the watcher or tokio.
 
+#[cfg(feature = "node")]
+pub mod agent;
 pub mod config;
 #[cfg(feature = "node")]
 pub mod crawler;
@@ -22,6 +24,8 @@ pub mod doc;
 pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;
+#[cfg(feature = "node")]
+pub mod node;
 pub mod store;
 #[cfg(feature = "node")]
 pub mod watcher;

@@ -1,18 +1,67 @@
-//! `mosaicfs agent --config FILE`.
+//! `mosaicfs agent --config FILE`: run the agent until SIGTERM or SIGINT. SIGHUP re-reads
+//! `[log] level` from the config file and applies it without a restart.
 
 use std::path::PathBuf;
 
+use agent_core::agent::Agent;
+use agent_core::config::AgentConfig;
 use clap::Args;
+use tokio::signal::unix::{signal, SignalKind};
 
-use crate::CliError;
+use crate::{config_or_exit, logging, CliError};
 
 #[derive(Args)]
 pub struct AgentArgs {
-    /// The agent configuration file.
+    /// The agent configuration file [default: $MOSAICFS_CONFIG, /etc/mosaicfs/agent.toml for
+    /// root, ~/.config/mosaicfs/agent.toml otherwise].
     #[arg(long, short)]
     config: Option<PathBuf>,
 }
 
-pub fn run(_args: AgentArgs) -> Result<(), CliError> {
-    Err(CliError::Usage("not yet".into()))
+pub fn run(args: AgentArgs) -> Result<(), CliError> {
+    let path = args.config.unwrap_or_else(crate::default_config_path);
+    let config = config_or_exit(&path)?;
+    let (level, _guard) = logging::init(&config.log.level, Some(&config.log.dir))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config, level))
+}
+
+async fn serve(config: AgentConfig, level: logging::LevelHandle) -> Result<(), CliError> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let source = config.source.clone();
+    let agent = Agent::start(config).await.map_err(|e| match e {
+        agent_core::agent::AgentError::Config(c) => CliError::Config(c),
+        other => CliError::Runtime(other.into()),
+    })?;
+    println!(
+        "mosaicfs agent running as node {} (stop with Ctrl-C)",
+        agent.node_id()
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received; shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT received; shutting down"); break; }
+            _ = hup.recv() => reload_level(&source, &level).await,
+        }
+    }
+    agent.shutdown().await?;
+    Ok(())
+}
+
+/// Re-reads the config file; a bad file is reported and the running level kept.
+async fn reload_level(source: &std::path::Path, level: &logging::LevelHandle) {
+    let source = source.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || AgentConfig::load(&source)).await;
+    match loaded {
+        Ok(Ok(config)) => match level.set(&config.log.level) {
+            Ok(()) => tracing::info!(level = %config.log.level, "log level changed"),
+            Err(e) => tracing::warn!(error = %e, "log level not changed"),
+        },
+        Ok(Err(e)) => tracing::warn!(error = %e, "config not reloaded"),
+        Err(e) => tracing::warn!(error = %e, "config not reloaded"),
+    }
 }

@@ -1,0 +1,135 @@
+//! Running a node: start from a validated config, get a handle, `shutdown()` when done.
+//! No global state and no `process::exit`: the host (CLI, desktop app) owns signals and exit.
+
+use std::time::Duration;
+
+use crate::config::{AgentConfig, ConfigError};
+use crate::ids::NodeId;
+use crate::node::{self, Announce, NodeInfo};
+use crate::store::{Store, StoreError};
+use crate::watcher::{IndexWorker, WorkerError, WorkerStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+}
+
+/// A running agent.
+pub struct Agent {
+    node_id: NodeId,
+    store: Store,
+    worker: Option<IndexWorker>,
+    info: NodeInfo,
+    heartbeat: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl Agent {
+    /// Opens the store, announces the node online, starts indexing and the heartbeat.
+    /// Must be called inside a tokio runtime.
+    pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
+        let (node_id, store) = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || -> Result<(NodeId, Store), AgentError> {
+                let node_id = config.load_or_create_node_id()?;
+                let store = Store::open(&config.store_path())?;
+                store.ensure_node_id(&node_id)?;
+                Ok((node_id, store))
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
+        let start_info = info.clone();
+        store
+            .run(move |s| node::announce(s, &start_info, Announce::Start))
+            .await?;
+        tracing::info!(
+            operation = "agent.start",
+            node_id = %node_id,
+            store = %config.store_path().display(),
+            watch_paths = ?config.watch_paths,
+            "agent started"
+        );
+        let worker = IndexWorker::spawn(store.clone(), node_id.clone(), &config)?;
+        let heartbeat = spawn_heartbeat(store.clone(), info.clone(), config.heartbeat_interval);
+        Ok(Agent {
+            node_id,
+            store,
+            worker: Some(worker),
+            info,
+            heartbeat: Some(heartbeat),
+        })
+    }
+
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn worker_status(&self) -> WorkerStatus {
+        self.worker
+            .as_ref()
+            .map(IndexWorker::status)
+            .unwrap_or_default()
+    }
+
+    /// Stops indexing and the heartbeat, announces the node offline and closes the store.
+    pub async fn shutdown(mut self) -> Result<(), AgentError> {
+        if let Some((stop, task)) = self.heartbeat.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = tokio::task::spawn_blocking(move || worker.stop()).await;
+        }
+        let info = self.info.clone();
+        self.store
+            .run(move |s| node::announce(s, &info, Announce::Stop))
+            .await?;
+        let store = self.store.clone();
+        store.run(|s| s.clone().close()).await?;
+        tracing::info!(operation = "agent.stop", node_id = %self.node_id, "agent stopped; node offline");
+        Ok(())
+    }
+}
+
+fn spawn_heartbeat(
+    store: Store,
+    info: NodeInfo,
+    every: Duration,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate; the start already announced
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => return,
+                _ = tick.tick() => {
+                    let info = info.clone();
+                    let started = std::time::Instant::now();
+                    match store.run(move |s| node::announce(s, &info, Announce::Heartbeat)).await {
+                        Ok(_) => tracing::debug!(operation = "heartbeat", duration_ms = started.elapsed().as_millis() as u64),
+                        Err(e) => tracing::warn!(operation = "heartbeat", error = %e, "heartbeat not written"),
+                    }
+                }
+            }
+        }
+    });
+    (stop_tx, task)
+}
