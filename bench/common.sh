@@ -14,7 +14,8 @@
 #   NAIVE_INGEST_BIN    a built naive-ingest peer (default: built from $SHARED_BENCH/sqlite_ingest_rs
 #                       with --features bundled into $BENCH/cargo-target-bundled)
 #   CARGO_TARGET_DIR    where our crates are built (default: $HOME/.cache/mosaicfs-target)
-# shellcheck shell=bash
+# Variables set here are used by the scripts that source this file.
+# shellcheck shell=bash disable=SC2034
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)

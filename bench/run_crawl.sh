@@ -21,7 +21,7 @@
 # $BENCH/results/crawl-YYYYMMDD.txt; hyperfine JSON and logs in $BENCH/results/.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$HERE/common.sh"
 
 need hyperfine

@@ -15,7 +15,7 @@
 # $BENCH/results/store-YYYYMMDD.txt.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$HERE/common.sh"
 
 DOCS=${DOCS:-500000}

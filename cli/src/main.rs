@@ -87,7 +87,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(CliError::Runtime(e)) => {
-            eprintln!("mosaicfs: error: {e:#}");
+            // The chain without repeats: error types that print their source inline would
+            // otherwise show it twice.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            eprintln!("mosaicfs: error: {msg}");
             ExitCode::from(1)
         }
     }

@@ -1,1 +1,127 @@
+//! Helpers for the cross-process tests in `tests/`: find the `mosaicfs` binary, lay out a node's
+//! directories and config, start processes and always clean them up (killed by recorded PID),
+//! and wait for conditions with a generous deadline instead of sleeping.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `mosaicfs` binary: `$MOSAICFS_BIN`, or `mosaicfs` next to the test's target directory
+/// (the test command builds it first with `cargo build -p mosaicfs-cli`).
+pub fn mosaicfs_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOSAICFS_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>  →  target/<profile>/mosaicfs
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("mosaicfs");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p mosaicfs-cli` (or set MOSAICFS_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// Another binary of this crate (`store-torture`).
+pub fn own_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").join(name)
+}
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A node's world in a temporary directory: `watched/` (the watch path), `data/`, `agent.toml`.
+pub struct NodeDir {
+    pub tmp: tempfile::TempDir,
+    pub watched: PathBuf,
+    pub data: PathBuf,
+    pub config: PathBuf,
+}
+
+impl NodeDir {
+    /// `extra` is appended to the generated agent.toml (sections such as `[heartbeat]`).
+    pub fn new(extra: &str) -> NodeDir {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let watched = tmp.path().join("watched");
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(&watched).expect("watched dir");
+        let config = tmp.path().join("agent.toml");
+        let text = format!(
+            "data_dir = {:?}\nwatch_paths = [{:?}]\n{extra}\n",
+            data.display().to_string(),
+            watched.display().to_string()
+        );
+        std::fs::write(&config, text).expect("agent.toml");
+        NodeDir { tmp, watched, data, config }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data.join("agent.db")
+    }
+
+    /// Runs `mosaicfs ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(mosaicfs_bin()).args(args).env_remove("MOSAICFS_LOG").output().expect("run mosaicfs")
+    }
+
+    /// `mosaicfs index --config agent.toml ARGS --json`, parsed.
+    pub fn index_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["index", "--config", self.config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.run(&all);
+        assert!(out.status.success(), "mosaicfs {all:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+}
+
+/// A child process that is killed (by its recorded PID) when dropped.
+pub struct Proc {
+    pub child: Option<Child>,
+    pub pid: u32,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let child = cmd.stdin(Stdio::null()).spawn().expect("spawn");
+        let pid = child.id();
+        Proc { child: Some(child), pid }
+    }
+
+    /// Sends `sig` to the recorded PID.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) with a PID we spawned and have not reaped yet.
+        unsafe {
+            libc::kill(self.pid as i32, sig);
+        }
+    }
+
+    /// Waits for exit (up to `limit`), returning the status.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("not yet reaped");
+        let status = wait_for("process exit", limit, || child.try_wait().expect("try_wait"));
+        self.child = None;
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! database from version `i - 1` to `i`; each runs in one transaction with its version bump.
 //! Never edit a migration that has shipped: add a new one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -38,20 +38,21 @@ const MIGRATIONS: &[&str] = &[
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Brings the database up to [`CURRENT_VERSION`]. Refuses a database from a newer build.
+/// Each step reads the version inside an immediate (write-locked) transaction, so two
+/// processes opening a fresh file at once cannot both apply the same migration.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > CURRENT_VERSION {
-        return Err(StoreError::NewerSchema {
-            found,
-            known: CURRENT_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > CURRENT_VERSION {
+            return Err(StoreError::NewerSchema { found, known: CURRENT_VERSION });
+        }
+        let Some(sql) = MIGRATIONS.get(found as usize) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
-        tracing::debug!(version = i + 1, "store migration applied");
+        tracing::debug!(version = found + 1, "store migration applied");
     }
-    Ok(())
 }
