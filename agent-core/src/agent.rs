@@ -25,10 +25,7 @@ pub struct Agent {
     store: Store,
     worker: Option<IndexWorker>,
     info: NodeInfo,
-    heartbeat: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    )>,
+    heartbeat: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Agent {
@@ -48,9 +45,7 @@ impl Agent {
         .map_err(|e| StoreError::Task(e.to_string()))??;
         let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
         let start_info = info.clone();
-        store
-            .run(move |s| node::announce(s, &start_info, Announce::Start))
-            .await?;
+        store.run(move |s| node::announce(s, &start_info, Announce::Start)).await?;
         tracing::info!(
             operation = "agent.start",
             node_id = %node_id,
@@ -60,13 +55,7 @@ impl Agent {
         );
         let worker = IndexWorker::spawn(store.clone(), node_id.clone(), &config)?;
         let heartbeat = spawn_heartbeat(store.clone(), info.clone(), config.heartbeat_interval);
-        Ok(Agent {
-            node_id,
-            store,
-            worker: Some(worker),
-            info,
-            heartbeat: Some(heartbeat),
-        })
+        Ok(Agent { node_id, store, worker: Some(worker), info, heartbeat: Some(heartbeat) })
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -78,10 +67,7 @@ impl Agent {
     }
 
     pub fn worker_status(&self) -> WorkerStatus {
-        self.worker
-            .as_ref()
-            .map(IndexWorker::status)
-            .unwrap_or_default()
+        self.worker.as_ref().map(IndexWorker::status).unwrap_or_default()
     }
 
     /// Stops indexing and the heartbeat, announces the node offline and closes the store.
@@ -94,9 +80,7 @@ impl Agent {
             let _ = tokio::task::spawn_blocking(move || worker.stop()).await;
         }
         let info = self.info.clone();
-        self.store
-            .run(move |s| node::announce(s, &info, Announce::Stop))
-            .await?;
+        self.store.run(move |s| node::announce(s, &info, Announce::Stop)).await?;
         let store = self.store.clone();
         store.run(|s| s.clone().close()).await?;
         tracing::info!(operation = "agent.stop", node_id = %self.node_id, "agent stopped; node offline");
@@ -108,10 +92,7 @@ fn spawn_heartbeat(
     store: Store,
     info: NodeInfo,
     every: Duration,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);

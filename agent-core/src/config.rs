@@ -174,26 +174,18 @@ impl AgentConfig {
 
         let data_dir = match raw.data_dir {
             Some(d) if d.is_absolute() => d,
-            Some(d) => {
-                return Err(err(
-                    "data_dir",
-                    format!("{} is not an absolute path", d.display()),
-                ))
-            }
+            Some(d) => return Err(err("data_dir", format!("{} is not an absolute path", d.display()))),
             None => default_data_dir(),
         };
 
         if raw.watch_paths.is_empty() && raw.control_plane.is_none() {
-            return Err(err(
-                "watch_paths",
-                "is empty: name at least one directory to index".into(),
-            ));
+            return Err(err("watch_paths", "is empty: name at least one directory to index".into()));
         }
         let mut watch_paths: Vec<PathBuf> = Vec::new();
         for (i, p) in raw.watch_paths.iter().enumerate() {
             let field = format!("watch_paths[{i}]");
-            let norm = normalize_abs(p)
-                .ok_or_else(|| err(&field, format!("{p:?} is not an absolute path")))?;
+            let norm =
+                normalize_abs(p).ok_or_else(|| err(&field, format!("{p:?} is not an absolute path")))?;
             for (j, other) in watch_paths.iter().enumerate() {
                 if norm.starts_with(other) || other.starts_with(&norm) {
                     return Err(err(
@@ -205,14 +197,10 @@ impl AgentConfig {
             watch_paths.push(norm);
         }
         for (i, g) in raw.exclude.iter().enumerate() {
-            globset::Glob::new(g)
-                .map_err(|e| err(&format!("exclude[{i}]"), e.kind().to_string()))?;
+            globset::Glob::new(g).map_err(|e| err(&format!("exclude[{i}]"), e.kind().to_string()))?;
         }
 
-        let control_plane = raw
-            .control_plane
-            .map(|cp| parse_control_plane(cp, &err))
-            .transpose()?;
+        let control_plane = raw.control_plane.map(|cp| parse_control_plane(cp, &err)).transpose()?;
 
         let positive = |field: &str, v: Option<u64>, default: u64| -> Result<u64, ConfigError> {
             match v {
@@ -221,11 +209,8 @@ impl AgentConfig {
                 None => Ok(default),
             }
         };
-        let heartbeat_interval = Duration::from_secs(positive(
-            "heartbeat.interval_secs",
-            raw.heartbeat.interval_secs,
-            30,
-        )?);
+        let heartbeat_interval =
+            Duration::from_secs(positive("heartbeat.interval_secs", raw.heartbeat.interval_secs, 30)?);
         let batch_size = positive(
             "crawler.batch_size",
             raw.crawler.batch_size.map(|b| b as u64),
@@ -249,21 +234,13 @@ impl AgentConfig {
         };
         let watcher = WatcherConfig {
             enabled: raw.watcher.enabled.unwrap_or(true),
-            debounce: Duration::from_millis(positive(
-                "watcher.debounce_ms",
-                raw.watcher.debounce_ms,
-                500,
-            )?),
+            debounce: Duration::from_millis(positive("watcher.debounce_ms", raw.watcher.debounce_ms, 500)?),
             storm_events_per_sec: positive(
                 "watcher.storm_events_per_sec",
                 raw.watcher.storm_events_per_sec,
                 1000,
             )?,
-            storm_duration: Duration::from_secs(positive(
-                "watcher.storm_secs",
-                raw.watcher.storm_secs,
-                5,
-            )?),
+            storm_duration: Duration::from_secs(positive("watcher.storm_secs", raw.watcher.storm_secs, 5)?),
             max_watches: raw
                 .watcher
                 .max_watches
@@ -276,12 +253,7 @@ impl AgentConfig {
         }
         let log_dir = match raw.log.dir {
             Some(d) if d.is_absolute() => d,
-            Some(d) => {
-                return Err(err(
-                    "log.dir",
-                    format!("{} is not an absolute path", d.display()),
-                ))
-            }
+            Some(d) => return Err(err("log.dir", format!("{} is not an absolute path", d.display()))),
             None => data_dir.join("logs"),
         };
         Ok(AgentConfig {
@@ -293,10 +265,7 @@ impl AgentConfig {
             heartbeat_interval,
             crawler,
             watcher,
-            log: LogConfig {
-                level,
-                dir: log_dir,
-            },
+            log: LogConfig { level, dir: log_dir },
         })
     }
 
@@ -304,10 +273,7 @@ impl AgentConfig {
     pub fn ephemeral(data_dir: PathBuf, watch_paths: Vec<PathBuf>) -> AgentConfig {
         AgentConfig {
             source: PathBuf::from("(command line)"),
-            log: LogConfig {
-                level: "info".into(),
-                dir: data_dir.join("logs"),
-            },
+            log: LogConfig { level: "info".into(), dir: data_dir.join("logs") },
             data_dir,
             watch_paths,
             exclude: vec![],
@@ -344,21 +310,13 @@ impl AgentConfig {
 
 /// Reads a node id file, or creates it (atomically: temp file, fsync, rename) when absent.
 pub fn load_or_create_node_id(path: &Path) -> Result<NodeId, ConfigError> {
-    let err = |message: String| ConfigError {
-        file: path.to_owned(),
-        field: String::new(),
-        message,
-    };
+    let err = |message: String| ConfigError { file: path.to_owned(), field: String::new(), message };
     match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|e: crate::ids::IdError| err(e.to_string())),
+        Ok(text) => text.trim().parse().map_err(|e: crate::ids::IdError| err(e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = NodeId::generate();
             let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir)
-                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
             let tmp = path.with_extension("tmp");
             let write = || -> std::io::Result<()> {
                 use std::io::Write;
@@ -381,10 +339,7 @@ fn parse_control_plane(
     let url = cp.url.trim_end_matches('/').to_owned();
     let host = url.strip_prefix("https://").unwrap_or("");
     if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
-        return Err(err(
-            "control_plane.url",
-            format!("{:?} is not an https://host[:port] URL", cp.url),
-        ));
+        return Err(err("control_plane.url", format!("{:?} is not an https://host[:port] URL", cp.url)));
     }
     let access_key_id = cp
         .access_key_id
@@ -403,12 +358,7 @@ fn parse_control_plane(
             "expected the SHA-256 of the hub's certificate as 64 hex digits".into(),
         ));
     }
-    Ok(ControlPlane {
-        url,
-        access_key_id,
-        secret,
-        server_fingerprint: fp,
-    })
+    Ok(ControlPlane { url, access_key_id, secret, server_fingerprint: fp })
 }
 
 fn parse_secret_ref(s: &str) -> Option<SecretRef> {
@@ -417,14 +367,10 @@ fn parse_secret_ref(s: &str) -> Option<SecretRef> {
         "file" if Path::new(rest).is_absolute() => Some(SecretRef::File(PathBuf::from(rest))),
         "keyring" => {
             let (service, account) = rest.split_once('/')?;
-            (!service.is_empty() && !account.is_empty()).then(|| SecretRef::Keyring {
-                service: service.into(),
-                account: account.into(),
-            })
+            (!service.is_empty() && !account.is_empty())
+                .then(|| SecretRef::Keyring { service: service.into(), account: account.into() })
         }
-        "env"
-            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
-        {
+        "env" if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
             Some(SecretRef::Env(rest.into()))
         }
         _ => None,
@@ -462,9 +408,7 @@ pub fn default_data_dir() -> PathBuf {
             return PathBuf::from("/var/lib/mosaicfs");
         }
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     if cfg!(target_os = "macos") {
         return home.join("Library/Application Support/MosaicFS");
     }
@@ -498,22 +442,13 @@ mod tests {
         let cases = [
             ("data_dir = \"/d\"", "missing field `watch_paths`"),
             ("watch_paths = [\"rel\"]", "watch_paths[0]"),
-            (
-                "watch_paths = [\"/a\", \"/a/b\"]",
-                "watch_paths[1]: \"/a/b\" overlaps",
-            ),
-            (
-                "watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = \"x\"",
-                "watcher.debounce_ms: invalid type",
-            ),
+            ("watch_paths = [\"/a\", \"/a/b\"]", "watch_paths[1]: \"/a/b\" overlaps"),
+            ("watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = \"x\"", "watcher.debounce_ms: invalid type"),
             (
                 "watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = 0",
                 "watcher.debounce_ms: must be greater than 0",
             ),
-            (
-                "watch_paths = [\"/a\"]\ncolour = 1",
-                "unknown field `colour`",
-            ),
+            ("watch_paths = [\"/a\"]\ncolour = 1", "unknown field `colour`"),
             ("watch_paths = [\"/a\"]\nexclude = [\"[\"]", "exclude[0]"),
             ("watch_paths = [\"/a\"\n", "/etc/agent.toml: "),
         ];
@@ -531,32 +466,17 @@ mod tests {
         let fp = format!("server_fingerprint = \"{}\"\n", "AB".repeat(32));
         let e = parse(&format!("{base}{fp}")).unwrap_err().to_string();
         assert!(e.contains("control_plane: missing field `secret`"), "{e}");
-        let e = parse(&format!("{base}{fp}secret = \"hunter2\"\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!("{base}{fp}secret = \"hunter2\"\n")).unwrap_err().to_string();
         assert!(e.contains("control_plane.secret: must say where"), "{e}");
-        let c = parse(&format!(
-            "{base}{fp}secret = \"file:/var/lib/mosaicfs/secrets/agent\"\n"
-        ))
-        .unwrap();
+        let c = parse(&format!("{base}{fp}secret = \"file:/var/lib/mosaicfs/secrets/agent\"\n")).unwrap();
         let cp = c.control_plane.unwrap();
         assert_eq!(cp.url, "https://hub:8443");
         assert_eq!(cp.server_fingerprint, "ab".repeat(32));
-        assert_eq!(
-            cp.secret,
-            SecretRef::File("/var/lib/mosaicfs/secrets/agent".into())
-        );
-        assert!(parse(&format!(
-            "{base}{fp}secret = \"keyring:mosaicfs/MFSABCDEFGHIJKLMNOPQ\"\n"
-        ))
-        .is_ok());
-        let e = parse(&format!("{base}{fp}secret = \"env:X\"\nurl2 = 1\n"))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(cp.secret, SecretRef::File("/var/lib/mosaicfs/secrets/agent".into()));
+        assert!(parse(&format!("{base}{fp}secret = \"keyring:mosaicfs/MFSABCDEFGHIJKLMNOPQ\"\n")).is_ok());
+        let e = parse(&format!("{base}{fp}secret = \"env:X\"\nurl2 = 1\n")).unwrap_err().to_string();
         assert!(e.contains("url2"), "{e}");
-        let e = parse(&base.replace("https://hub:8443/", "http://hub"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&base.replace("https://hub:8443/", "http://hub")).unwrap_err().to_string();
         assert!(e.contains("control_plane"), "{e}");
     }
 
@@ -569,9 +489,6 @@ mod tests {
         assert_eq!(a, b);
         std::fs::write(&path, "Not A Node Id").unwrap();
         let e = load_or_create_node_id(&path).unwrap_err().to_string();
-        assert!(
-            e.contains("node_id") && e.contains("invalid node id"),
-            "{e}"
-        );
+        assert!(e.contains("node_id") && e.contains("invalid node id"), "{e}");
     }
 }

@@ -20,11 +20,7 @@ pub struct IdError {
 }
 
 fn id_error(kind: &'static str, value: &str, reason: &'static str) -> IdError {
-    IdError {
-        kind,
-        value: value.chars().take(200).collect(),
-        reason,
-    }
+    IdError { kind, value: value.chars().take(200).collect(), reason }
 }
 
 /// Characters allowed in the parts of a document id: printable, no whitespace, no `/`.
@@ -169,9 +165,7 @@ string_id!(
 impl AccessKeyId {
     pub fn generate() -> AccessKeyId {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        let tail: String = (0..17)
-            .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-            .collect();
+        let tail: String = (0..17).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
         AccessKeyId(format!("MFS{tail}"))
     }
 }
@@ -347,11 +341,7 @@ impl NotificationId {
     /// condition (`inotify_limit`, `watch_path_inaccessible:/data`, ...). Characters outside the
     /// id alphabet (`/`, spaces) are percent-encoded so any condition key yields a valid id.
     pub fn for_condition(source: &str, condition_key: &str) -> NotificationId {
-        NotificationId(format!(
-            "notification::{}::{}",
-            encode_part(source),
-            encode_part(condition_key)
-        ))
+        NotificationId(format!("notification::{}::{}", encode_part(source), encode_part(condition_key)))
     }
 }
 
@@ -400,9 +390,7 @@ impl fmt::Display for Inode {
 
 /// A document's revision: a per-document version number, incremented by its writer on every
 /// change. `Rev(0)` means "no document yet".
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Rev(pub u64);
 
@@ -420,9 +408,7 @@ impl fmt::Display for Rev {
 }
 
 /// A position in a store's changes feed. Every write gets the next sequence number.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
@@ -458,31 +444,17 @@ mod tests {
     #[test]
     fn deterministic_ids() {
         let file: FileId = "file::0192abc".parse().unwrap();
-        let node: NodeId = "node-1"
-            .parse()
-            .unwrap_or_else(|_| "laptop".parse().unwrap());
-        assert_eq!(
-            LabelAssignmentId::for_file(&file).as_str(),
-            "label_file::0192abc"
-        );
+        let node: NodeId = "node-1".parse().unwrap_or_else(|_| "laptop".parse().unwrap());
+        assert_eq!(LabelAssignmentId::for_file(&file).as_str(), "label_file::0192abc");
         let plugin: PluginName = "summarizer".parse().unwrap();
-        assert_eq!(
-            AnnotationId::for_file(&file, &plugin).as_str(),
-            "annotation::0192abc::summarizer"
-        );
-        assert_eq!(
-            PluginId::for_plugin(&node, &plugin).as_str(),
-            format!("plugin::{node}::summarizer")
-        );
+        assert_eq!(AnnotationId::for_file(&file, &plugin).as_str(), "annotation::0192abc::summarizer");
+        assert_eq!(PluginId::for_plugin(&node, &plugin).as_str(), format!("plugin::{node}::summarizer"));
         assert_eq!(
             NotificationId::for_condition("laptop", "watch_path_inaccessible:/data/x y").as_str(),
             "notification::laptop::watch_path_inaccessible%3A%2Fdata%2Fx%20y"
         );
         // Same inputs, same id: that is what deduplicates recurring notifications.
-        assert_eq!(
-            NotificationId::for_condition("a", "b"),
-            NotificationId::for_condition("a", "b")
-        );
+        assert_eq!(NotificationId::for_condition("a", "b"), NotificationId::for_condition("a", "b"));
     }
 
     #[test]

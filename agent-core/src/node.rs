@@ -18,11 +18,7 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     pub fn current(node_id: NodeId, watch_paths: Vec<PathBuf>) -> NodeInfo {
-        NodeInfo {
-            node_id,
-            hostname: hostname(),
-            watch_paths,
-        }
+        NodeInfo { node_id, hostname: hostname(), watch_paths }
     }
 }
 
@@ -79,11 +75,7 @@ fn build(store: &Store, info: &NodeInfo, what: Announce) -> Result<NodeDoc, Stor
     node.platform = Platform::current();
     node.hostname = info.hostname.clone();
     node.agent_version = env!("CARGO_PKG_VERSION").into();
-    node.watch_paths = info
-        .watch_paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    node.watch_paths = info.watch_paths.iter().map(|p| p.display().to_string()).collect();
     node.last_heartbeat = now;
     match what {
         Announce::Start => {
@@ -120,18 +112,12 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let info = NodeInfo::current("node-n1".parse().unwrap(), vec!["/data".into()]);
         assert_eq!(announce(&store, &info, Announce::Start).unwrap(), Rev(1));
-        let get = || match store
-            .get(&NodeDocId::for_node(&info.node_id).into())
-            .unwrap()
-        {
+        let get = || match store.get(&NodeDocId::for_node(&info.node_id).into()).unwrap() {
             Some(Document::Node(n)) => n,
             other => panic!("{other:?}"),
         };
         let first = get();
-        assert_eq!(
-            (first.status, first.friendly_name.clone()),
-            (NodeStatus::Online, hostname())
-        );
+        assert_eq!((first.status, first.friendly_name.clone()), (NodeStatus::Online, hostname()));
         assert_eq!(first.watch_paths, vec!["/data"]);
         assert_eq!(first.platform.os, std::env::consts::OS);
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -149,19 +135,14 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let info = NodeInfo::current("node-n2".parse().unwrap(), vec![]);
         announce(&store, &info, Announce::Start).unwrap();
-        let Some(Document::Node(mut n)) = store
-            .get(&NodeDocId::for_node(&info.node_id).into())
-            .unwrap()
+        let Some(Document::Node(mut n)) = store.get(&NodeDocId::for_node(&info.node_id).into()).unwrap()
         else {
             panic!()
         };
         n.friendly_name = "Study PC".into();
         store.put(n.into()).unwrap();
         announce(&store, &info, Announce::Heartbeat).unwrap();
-        let Some(Document::Node(n)) = store
-            .get(&NodeDocId::for_node(&info.node_id).into())
-            .unwrap()
-        else {
+        let Some(Document::Node(n)) = store.get(&NodeDocId::for_node(&info.node_id).into()).unwrap() else {
             panic!()
         };
         assert_eq!(n.friendly_name, "Study PC");

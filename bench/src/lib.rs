@@ -31,10 +31,7 @@ pub const EXTENSIONS: [(&str, &str); 8] = [
     (".mp3", "audio/mpeg"),
     (".png", "image/png"),
     (".md", "text/markdown"),
-    (
-        ".docx",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ),
+    (".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
 ];
 
 const TOPS: [&str; 4] = ["Photos", "Documents", "Music", "Videos"];
@@ -60,11 +57,7 @@ pub struct GenOptions {
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions {
-            nodes: 8,
-            dirs_per_node: 1000,
-            first_seen: None,
-        }
+        GenOptions { nodes: 8, dirs_per_node: 1000, first_seen: None }
     }
 }
 
@@ -113,12 +106,7 @@ impl DocGen {
                     .collect::<Vec<String>>()
             })
             .collect();
-        DocGen {
-            seed,
-            nodes,
-            dirs,
-            first_seen: opts.first_seen.unwrap_or_else(agent_core::doc::now),
-        }
+        DocGen { seed, nodes, dirs, first_seen: opts.first_seen.unwrap_or_else(agent_core::doc::now) }
     }
 
     /// The node ids documents are spread over (deterministic for a seed).
@@ -157,9 +145,7 @@ impl DocGen {
 
     /// Documents `start .. start + n`, as store documents.
     pub fn batch(&mut self, start: u64, n: usize) -> Vec<Document> {
-        (start..start + n as u64)
-            .map(|i| Document::File(self.file_doc(i)))
-            .collect()
+        (start..start + n as u64).map(|i| Document::File(self.file_doc(i))).collect()
     }
 }
 
@@ -181,32 +167,21 @@ mod tests {
             let f = d.as_file().expect("a file document");
             assert_eq!(f.rev, Rev::NONE);
             assert!(f.inode.is_assigned());
-            assert!(
-                paths.insert(f.source.export_path.clone()),
-                "duplicate path {}",
-                f.source.export_path
-            );
+            assert!(paths.insert(f.source.export_path.clone()), "duplicate path {}", f.source.export_path);
             assert!(ids.insert(f.id.clone()), "duplicate id {}", f.id);
             // What the store keeps must read back as the same document.
             let json = serde_json::to_string(d).expect("serializes");
             let back: Document = serde_json::from_str(&json).expect("parses back");
             assert_eq!(&back, d);
         }
-        let nodes: HashSet<_> = docs
-            .iter()
-            .filter_map(|d| d.as_file())
-            .map(|f| f.source.node_id.clone())
-            .collect();
+        let nodes: HashSet<_> =
+            docs.iter().filter_map(|d| d.as_file()).map(|f| f.source.node_id.clone()).collect();
         assert_eq!(nodes.len(), 8, "files are spread over every node");
     }
 
     #[test]
     fn same_seed_same_population_in_any_order() {
-        let opts = GenOptions {
-            nodes: 3,
-            dirs_per_node: 50,
-            first_seen: None,
-        };
+        let opts = GenOptions { nodes: 3, dirs_per_node: 50, first_seen: None };
         let mut a = DocGen::new(42, opts.clone());
         let mut b = DocGen::new(42, opts);
         let shape = |f: FileDoc| (f.source, f.size, f.mtime, f.mime);

@@ -59,11 +59,7 @@ impl GenArgs {
         }
         Ok(DocGen::new(
             self.seed,
-            GenOptions {
-                nodes: self.nodes,
-                dirs_per_node: self.dirs_per_node,
-                first_seen: None,
-            },
+            GenOptions { nodes: self.nodes, dirs_per_node: self.dirs_per_node, first_seen: None },
         ))
     }
 }
@@ -135,11 +131,7 @@ fn remove_db(db: &Path) -> Result<()> {
 
 /// Bytes of the database and its WAL (after `close`, the WAL is truncated to 0).
 fn db_bytes(db: &Path) -> u64 {
-    db_files(db)[..2]
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum()
+    db_files(db)[..2].iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()
 }
 
 struct RunTimes {
@@ -170,11 +162,7 @@ fn run_once(db: &Path, batches: Vec<Vec<Document>>) -> Result<RunTimes> {
     if let Some(e) = first_refusal {
         bail!("{refused} documents were refused by the store; first: {e}");
     }
-    Ok(RunTimes {
-        insert,
-        insert_close,
-        bytes: db_bytes(db),
-    })
+    Ok(RunTimes { insert, insert_close, bytes: db_bytes(db) })
 }
 
 fn bulk_insert(args: &BulkInsertArgs) -> Result<()> {
@@ -202,16 +190,11 @@ fn bulk_insert(args: &BulkInsertArgs) -> Result<()> {
     let gen_secs = t_gen.elapsed().as_secs_f64();
     let mut json_bytes = 0usize;
     for doc in batches.iter().flatten() {
-        json_bytes += serde_json::to_string(doc)
-            .context("serializing a document")?
-            .len();
+        json_bytes += serde_json::to_string(doc).context("serializing a document")?.len();
     }
     println!("{name}.docs: {} docs", args.docs);
     println!("{name}.batch: {} docs", args.batch);
-    println!(
-        "{name}.doc_bytes_avg: {:.0} bytes",
-        json_bytes as f64 / args.docs as f64
-    );
+    println!("{name}.doc_bytes_avg: {:.0} bytes", json_bytes as f64 / args.docs as f64);
     println!("{name}.generate: {gen_secs:.3} s");
 
     let mut insert = Vec::with_capacity(args.runs);
@@ -219,8 +202,7 @@ fn bulk_insert(args: &BulkInsertArgs) -> Result<()> {
     let mut bytes = 0;
     for run in 1..=args.runs {
         // The copy is made before the clock starts: `put_many` takes its batch by value.
-        let r = run_once(&args.db, batches.clone())
-            .with_context(|| format!("run {run} of {}", args.runs))?;
+        let r = run_once(&args.db, batches.clone()).with_context(|| format!("run {run} of {}", args.runs))?;
         eprintln!(
             "{name}: run {run}/{}: insert {:.3} s, insert+close {:.3} s",
             args.runs, r.insert, r.insert_close
@@ -261,15 +243,12 @@ fn median(sorted: &[f64]) -> f64 {
 
 fn gen_docs(args: &GenDocsArgs) -> Result<()> {
     let mut docgen = args.population.generator()?;
-    let end = args
-        .start
-        .checked_add(args.docs)
-        .context("--start + --docs overflows")?;
+    let end = args.start.checked_add(args.docs).context("--start + --docs overflows")?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     for i in args.start..end {
-        let mut line = serde_json::to_string(&Document::File(docgen.file_doc(i)))
-            .context("serializing a document")?;
+        let mut line =
+            serde_json::to_string(&Document::File(docgen.file_doc(i))).context("serializing a document")?;
         line.push('\n');
         if let Err(e) = out.write_all(line.as_bytes()) {
             return broken_pipe_is_ok(e);

@@ -22,9 +22,7 @@ pub fn run(args: AgentArgs) -> Result<(), CliError> {
     let path = args.config.unwrap_or_else(crate::default_config_path);
     let config = config_or_exit(&path)?;
     let (level, _guard) = logging::init(&config.log.level, Some(&config.log.dir))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config, level))
 }
 
@@ -37,10 +35,7 @@ async fn serve(config: AgentConfig, level: logging::LevelHandle) -> Result<(), C
         agent_core::agent::AgentError::Config(c) => CliError::Config(c),
         other => CliError::Runtime(other.into()),
     })?;
-    println!(
-        "mosaicfs agent running as node {} (stop with Ctrl-C)",
-        agent.node_id()
-    );
+    println!("mosaicfs agent running as node {} (stop with Ctrl-C)", agent.node_id());
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received; shutting down"); break; }

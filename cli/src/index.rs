@@ -62,57 +62,32 @@ struct Opened {
 
 fn open(args: &IndexArgs) -> Result<Opened, CliError> {
     if let Some(db) = &args.db {
+        // The node id lives beside the store, as in a data directory, so an agent started later
+        // on the same directory is the same node.
+        let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let node =
+            agent_core::config::load_or_create_node_id(&dir.join("node_id")).map_err(CliError::Config)?;
         let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
-        let node = match store.meta_get("node_id")? {
-            Some(n) => n
-                .parse()
-                .with_context(|| format!("{} records an invalid node id", db.display()))?,
-            None => {
-                let n = agent_core::ids::NodeId::generate();
-                store.ensure_node_id(&n)?;
-                n
-            }
-        };
-        return Ok(Opened {
-            store,
-            node,
-            config: None,
-        });
+        store.ensure_node_id(&node)?;
+        return Ok(Opened { store, node, config: None });
     }
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(crate::default_config_path);
+    let path = args.config.clone().unwrap_or_else(crate::default_config_path);
     let config = config_or_exit(&path)?;
     let node = config.load_or_create_node_id().map_err(CliError::Config)?;
     let store = Store::open(&config.store_path())
         .with_context(|| format!("opening {}", config.store_path().display()))?;
     store.ensure_node_id(&node)?;
-    Ok(Opened {
-        store,
-        node,
-        config: Some(config),
-    })
+    Ok(Opened { store, node, config: Some(config) })
 }
 
 pub fn run(args: IndexArgs) -> Result<(), CliError> {
-    let Opened {
-        store,
-        node,
-        config,
-    } = open(&args)?;
+    let Opened { store, node, config } = open(&args)?;
     match &args.command {
         IndexCommand::Crawl { paths, batch_size } => {
             let roots: Vec<PathBuf> = if paths.is_empty() {
-                config
-                    .as_ref()
-                    .map(|c| c.watch_paths.clone())
-                    .unwrap_or_default()
+                config.as_ref().map(|c| c.watch_paths.clone()).unwrap_or_default()
             } else {
-                paths
-                    .iter()
-                    .map(|p| absolute(p))
-                    .collect::<anyhow::Result<_>>()?
+                paths.iter().map(|p| absolute(p)).collect::<anyhow::Result<_>>()?
             };
             if roots.is_empty() {
                 return Err(CliError::Usage(
@@ -120,16 +95,8 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
                 ));
             }
             let (exclude, batch, progress) = match &config {
-                Some(c) => (
-                    c.exclude.clone(),
-                    c.crawler.batch_size,
-                    c.crawler.progress_interval,
-                ),
-                None => (
-                    vec![],
-                    agent_core::config::DEFAULT_BATCH_SIZE,
-                    std::time::Duration::from_secs(5),
-                ),
+                Some(c) => (c.exclude.clone(), c.crawler.batch_size, c.crawler.progress_interval),
+                None => (vec![], agent_core::config::DEFAULT_BATCH_SIZE, std::time::Duration::from_secs(5)),
             };
             let opts = CrawlOptions::new(&exclude, progress).context("compiling exclude globs")?;
             let mut indexer = Indexer::new(store.clone(), node, batch_size.unwrap_or(batch));
@@ -164,10 +131,7 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
                 if let Some(p) = store.path() {
                     println!("store       {}", p.display());
                 }
-                println!(
-                    "files       {} ({} marked deleted)",
-                    stats.files_active, stats.files_deleted
-                );
+                println!("files       {} ({} marked deleted)", stats.files_active, stats.files_deleted);
                 println!("bytes       {}", human_bytes(stats.bytes_active));
                 println!("last seq    {}", stats.last_seq);
                 for (t, n) in &stats.docs_by_type {
@@ -179,10 +143,8 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
             let dir = absolute(path)?;
             let dir_str = dir.to_str().context("path is not valid UTF-8")?;
             let entries = store.file_entries_in_dir(&node, dir_str)?;
-            let entries: Vec<_> = entries
-                .into_iter()
-                .filter(|e| *all || e.status == FileStatus::Active)
-                .collect();
+            let entries: Vec<_> =
+                entries.into_iter().filter(|e| *all || e.status == FileStatus::Active).collect();
             let mut subdirs: Vec<String> = store
                 .parents_under(&node, dir_str)?
                 .into_iter()
@@ -197,22 +159,16 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"dirs": subdirs, "files": entries})
-                    )?
+                    serde_json::to_string_pretty(&serde_json::json!({"dirs": subdirs, "files": entries}))?
                 );
             } else {
                 for d in &subdirs {
                     println!("{:>10}  {:<25}  {d}/", "-", "");
                 }
                 for e in &entries {
-                    let mtime = chrono::DateTime::from_timestamp_nanos(e.mtime_ns)
-                        .format("%Y-%m-%d %H:%M:%S");
-                    let mark = if e.status == FileStatus::Deleted {
-                        "  (deleted)"
-                    } else {
-                        ""
-                    };
+                    let mtime =
+                        chrono::DateTime::from_timestamp_nanos(e.mtime_ns).format("%Y-%m-%d %H:%M:%S");
+                    let mark = if e.status == FileStatus::Deleted { "  (deleted)" } else { "" };
                     println!("{:>10}  {:<25}  {}{mark}", e.size, mtime, e.name);
                 }
                 if subdirs.is_empty() && entries.is_empty() {
@@ -221,8 +177,8 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
             }
         }
         IndexCommand::Search { term, limit } => {
-            let query = NameQuery::parse(term)
-                .map_err(|e| CliError::Usage(format!("invalid glob {term:?}: {e}")))?;
+            let query =
+                NameQuery::parse(term).map_err(|e| CliError::Usage(format!("invalid glob {term:?}: {e}")))?;
             let found: Vec<FileDoc> = store.search_names(&query, *limit)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&found)?);
@@ -233,11 +189,7 @@ pub fn run(args: IndexArgs) -> Result<(), CliError> {
                 eprintln!(
                     "{} match(es){}",
                     found.len(),
-                    if found.len() == *limit {
-                        " (limit reached)"
-                    } else {
-                        ""
-                    }
+                    if found.len() == *limit { " (limit reached)" } else { "" }
                 );
             }
         }

@@ -32,15 +32,10 @@ fn parse_filter(filter: &str) -> anyhow::Result<EnvFilter> {
 /// Installs the global subscriber. `MOSAICFS_LOG` overrides `level`. With `file_dir`, JSON lines
 /// also go to `file_dir/mosaicfs.log`.
 pub fn init(level: &str, file_dir: Option<&Path>) -> anyhow::Result<(LevelHandle, Guard)> {
-    let level = std::env::var("MOSAICFS_LOG")
-        .ok()
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| level.to_owned());
+    let level =
+        std::env::var("MOSAICFS_LOG").ok().filter(|l| !l.is_empty()).unwrap_or_else(|| level.to_owned());
     let (filter, handle) = reload::Layer::new(parse_filter(&level)?);
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .boxed();
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).boxed();
     let (file_layer, guard) = match file_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -53,11 +48,8 @@ pub fn init(level: &str, file_dir: Option<&Path>) -> anyhow::Result<(LevelHandle
                 None,
             );
             let (writer, guard) = tracing_appender::non_blocking(rotate);
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(writer)
-                .with_current_span(true)
-                .boxed();
+            let layer =
+                tracing_subscriber::fmt::layer().json().with_writer(writer).with_current_span(true).boxed();
             (Some(layer), Some(guard))
         }
         None => (None, None),

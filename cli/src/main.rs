@@ -12,11 +12,7 @@ use agent_core::config::{AgentConfig, ConfigError};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "mosaicfs",
-    version,
-    about = "MosaicFS: one tree of all your files, on every machine"
-)]
+#[command(name = "mosaicfs", version, about = "MosaicFS: one tree of all your files, on every machine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,9 +53,7 @@ pub fn default_config_path() -> PathBuf {
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/etc/mosaicfs/agent.toml");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     home.join(".config/mosaicfs/agent.toml")
 }
 

@@ -151,7 +151,10 @@ fn index_commands_show_what_was_indexed() {
 
     let found = node.index_json(&["search", "img_"]);
     assert_eq!(found.as_array().unwrap().len(), 1);
-    assert_eq!(found[0]["source"]["export_path"], node.watched.join("Photos/2024/IMG_0001.jpg").to_str().unwrap());
+    assert_eq!(
+        found[0]["source"]["export_path"],
+        node.watched.join("Photos/2024/IMG_0001.jpg").to_str().unwrap()
+    );
     let globbed = node.index_json(&["search", "*.{pdf,txt}"]);
     assert_eq!(globbed.as_array().unwrap().len(), 2);
 

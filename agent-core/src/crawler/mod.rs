@@ -30,19 +30,12 @@ pub struct CrawlOptions {
 }
 
 impl CrawlOptions {
-    pub fn new(
-        exclude: &[String],
-        progress_interval: Duration,
-    ) -> Result<CrawlOptions, globset::Error> {
+    pub fn new(exclude: &[String], progress_interval: Duration) -> Result<CrawlOptions, globset::Error> {
         let mut b = globset::GlobSetBuilder::new();
         for g in exclude {
             b.add(globset::Glob::new(g)?);
         }
-        Ok(CrawlOptions {
-            progress_interval,
-            exclude: b.build()?,
-            low_priority: true,
-        })
+        Ok(CrawlOptions { progress_interval, exclude: b.build()?, low_priority: true })
     }
 }
 
@@ -222,11 +215,7 @@ fn walk(
             Listed::Ok(mut listing) => {
                 let excluded = |name: &str| {
                     let full = crate::indexer::join(&dir, name);
-                    exclude.is_match(
-                        full.strip_prefix(root)
-                            .unwrap_or(&full)
-                            .trim_start_matches('/'),
-                    )
+                    exclude.is_match(full.strip_prefix(root).unwrap_or(&full).trim_start_matches('/'))
                 };
                 if !exclude.is_empty() {
                     listing.files.retain(|(n, _)| !excluded(n));
@@ -256,11 +245,7 @@ struct Progress {
 impl Progress {
     fn new(interval: Duration) -> Progress {
         let now = Instant::now();
-        Progress {
-            interval,
-            started: now,
-            last: now,
-        }
+        Progress { interval, started: now, last: now }
     }
 
     fn tick(&mut self, seen: u64) {

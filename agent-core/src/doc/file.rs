@@ -56,11 +56,7 @@ impl FileSource {
         }
         let cut = export_path.rfind('/')?;
         let parent = if cut == 0 { "/" } else { &export_path[..cut] };
-        Some(FileSource {
-            node_id,
-            export_path: export_path.to_owned(),
-            export_parent: parent.to_owned(),
-        })
+        Some(FileSource { node_id, export_path: export_path.to_owned(), export_parent: parent.to_owned() })
     }
 
     pub fn name(&self) -> &str {
@@ -79,33 +75,20 @@ pub fn join_path(dir: &str, name: &str) -> String {
 
 /// `/a/b`: absolute, no empty, `.` or `..` components, no trailing slash (except `/` itself).
 pub fn is_normalized_abs(p: &str) -> bool {
-    p == "/"
-        || (p.starts_with('/')
-            && p[1..]
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != ".."))
+    p == "/" || (p.starts_with('/') && p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 impl FileDoc {
     pub(super) fn validate(&self) -> Result<(), String> {
-        let expected = FileSource::new(self.source.node_id.clone(), &self.source.export_path)
-            .ok_or_else(|| {
-                format!(
-                    "source.export_path {:?} is not a normalized absolute path",
-                    self.source.export_path
-                )
+        let expected =
+            FileSource::new(self.source.node_id.clone(), &self.source.export_path).ok_or_else(|| {
+                format!("source.export_path {:?} is not a normalized absolute path", self.source.export_path)
             })?;
         if expected.export_parent != self.source.export_parent {
-            return Err(format!(
-                "source.export_parent must be {:?}",
-                expected.export_parent
-            ));
+            return Err(format!("source.export_parent must be {:?}", expected.export_parent));
         }
         if expected.name() != self.name {
-            return Err(format!(
-                "name must be {:?} (the last component of export_path)",
-                expected.name()
-            ));
+            return Err(format!("name must be {:?} (the last component of export_path)", expected.name()));
         }
         if !self.inode.is_assigned() {
             return Err(format!("inode {} is below 1000", self.inode));

@@ -6,9 +6,7 @@ use super::*;
 use crate::ids::*;
 
 pub fn ts(s: &str) -> Timestamp {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .expect("fixture timestamp")
-        .with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339(s).expect("fixture timestamp").with_timezone(&chrono::Utc)
 }
 
 pub fn node() -> NodeId {
@@ -37,10 +35,7 @@ pub fn all() -> Vec<Document> {
     let f = file("/home/me/Documents/report.pdf");
     let plugin: PluginName = "summarizer".parse().unwrap();
     let t = ts("2025-01-01T00:00:00Z");
-    let source = NotificationSource::Plugin {
-        node_id: n.clone(),
-        plugin_name: plugin.clone(),
-    };
+    let source = NotificationSource::Plugin { node_id: n.clone(), plugin_name: plugin.clone() };
     vec![
         Document::File(f.clone()),
         Document::VirtualDirectory(VirtualDirectoryDoc {
@@ -53,53 +48,35 @@ pub fn all() -> Vec<Document> {
             enforce_steps_on_children: true,
             mounts: vec![MountEntry {
                 mount_id: "m1".into(),
-                source: MountSource {
-                    node_id: n.clone(),
-                    export_path: "/home/me/Documents".into(),
-                },
+                source: MountSource { node_id: n.clone(), export_path: "/home/me/Documents".into() },
                 steps: vec![
                     Step {
-                        op: StepOp::Glob {
-                            pattern: "**/*.pdf".into(),
-                        },
+                        op: StepOp::Glob { pattern: "**/*.pdf".into() },
                         invert: false,
                         on_match: OnMatch::Continue,
                     },
                     Step {
-                        op: StepOp::Regex {
-                            pattern: "^tax".into(),
-                            case_insensitive: true,
-                        },
+                        op: StepOp::Regex { pattern: "^tax".into(), case_insensitive: true },
                         invert: true,
                         on_match: OnMatch::Exclude,
                     },
                     Step {
-                        op: StepOp::Age {
-                            older_than_secs: None,
-                            newer_than_secs: Some(86400 * 365),
-                        },
+                        op: StepOp::Age { older_than_secs: None, newer_than_secs: Some(86400 * 365) },
                         invert: false,
                         on_match: OnMatch::Continue,
                     },
                     Step {
-                        op: StepOp::Size {
-                            min_bytes: Some(1),
-                            max_bytes: None,
-                        },
+                        op: StepOp::Size { min_bytes: Some(1), max_bytes: None },
                         invert: false,
                         on_match: OnMatch::Continue,
                     },
                     Step {
-                        op: StepOp::Mime {
-                            types: vec!["application/pdf".into(), "image/*".into()],
-                        },
+                        op: StepOp::Mime { types: vec!["application/pdf".into(), "image/*".into()] },
                         invert: false,
                         on_match: OnMatch::Continue,
                     },
                     Step {
-                        op: StepOp::Node {
-                            node_ids: vec![n.clone()],
-                        },
+                        op: StepOp::Node { node_ids: vec![n.clone()] },
                         invert: false,
                         on_match: OnMatch::Continue,
                     },
@@ -188,10 +165,7 @@ pub fn all() -> Vec<Document> {
             overall: Health::Degraded,
             subsystems: BTreeMap::from([(
                 "watcher".into(),
-                SubsystemStatus {
-                    health: Health::Degraded,
-                    message: Some("12 dirs unwatched".into()),
-                },
+                SubsystemStatus { health: Health::Degraded, message: Some("12 dirs unwatched".into()) },
             )]),
             watch_paths: vec![WatchPathStatus {
                 path: "/home/me".into(),
@@ -199,12 +173,7 @@ pub fn all() -> Vec<Document> {
                 files: 10,
                 unwatched_dirs: 12,
             }],
-            last_crawl: Some(CrawlSummary {
-                seen: 10,
-                added: 10,
-                duration_ms: 5,
-                ..Default::default()
-            }),
+            last_crawl: Some(CrawlSummary { seen: 10, added: 10, duration_ms: 5, ..Default::default() }),
             recent_errors: vec![ErrorEntry {
                 at: t,
                 subsystem: "crawler".into(),
@@ -223,11 +192,7 @@ pub fn all() -> Vec<Document> {
                 used_bytes: 60,
                 available_bytes: 40,
             }],
-            cache: Some(CacheUsage {
-                bytes: 5,
-                cap_bytes: 10,
-                entries: 1,
-            }),
+            cache: Some(CacheUsage { bytes: 5, cap_bytes: 10, entries: 1 }),
             indexed_files: 10,
             indexed_bytes: 12340,
         }),
@@ -259,10 +224,7 @@ pub fn all() -> Vec<Document> {
             enabled: true,
             subscribed_events: vec!["file.added".into()],
             mime_globs: vec!["application/pdf".into()],
-            settings: serde_json::Map::from_iter([(
-                "model".to_string(),
-                serde_json::json!("small"),
-            )]),
+            settings: serde_json::Map::from_iter([("model".to_string(), serde_json::json!("small"))]),
             settings_schema: None,
             workers: 2,
             timeout_s: 60,

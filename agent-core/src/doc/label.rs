@@ -61,9 +61,7 @@ impl<'de> Deserialize<'de> for NodeSelector {
         if s == "*" {
             Ok(NodeSelector::Any)
         } else {
-            s.parse()
-                .map(NodeSelector::Node)
-                .map_err(serde::de::Error::custom)
+            s.parse().map(NodeSelector::Node).map_err(serde::de::Error::custom)
         }
     }
 }
@@ -71,10 +69,7 @@ impl<'de> Deserialize<'de> for NodeSelector {
 impl LabelRuleDoc {
     pub(super) fn validate(&self) -> Result<(), String> {
         if !self.path_prefix.starts_with('/') || !self.path_prefix.ends_with('/') {
-            return Err(format!(
-                "path_prefix {:?} must start and end with '/'",
-                self.path_prefix
-            ));
+            return Err(format!("path_prefix {:?} must start and end with '/'", self.path_prefix));
         }
         Ok(())
     }

@@ -17,9 +17,7 @@ mod vdir;
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
 pub use file::{join_path, FileDoc, FileSource, FileStatus};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
-pub use node::{
-    NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint,
-};
+pub use node::{NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint};
 pub use notification::{
     NotificationAction, NotificationDoc, NotificationSource, NotificationStatus, Severity,
 };
@@ -29,8 +27,8 @@ pub use status::{
     UtilizationSnapshotDoc, WatchPathStatus,
 };
 pub use vdir::{
-    ConflictPolicy, LabelMatch, MountEntry, MountSource, OnMatch, Step, StepOp, StepResult,
-    Strategy, VirtualDirectoryDoc,
+    ConflictPolicy, LabelMatch, MountEntry, MountSource, OnMatch, Step, StepOp, StepResult, Strategy,
+    VirtualDirectoryDoc,
 };
 
 use serde::{Deserialize, Serialize};
@@ -191,49 +189,31 @@ impl Document {
 
     /// Checks what serde cannot: deterministic ids agree with the fields they derive from.
     pub fn validate(&self) -> Result<(), InvalidDocument> {
-        let bad = |reason: String| {
-            Err(InvalidDocument {
-                id: self.id().to_string(),
-                reason,
-            })
-        };
+        let bad = |reason: String| Err(InvalidDocument { id: self.id().to_string(), reason });
         match self {
             Document::File(f) => f.validate().or_else(bad),
             Document::VirtualDirectory(d) => d.validate().or_else(bad),
             Document::Node(n) if n.id != crate::ids::NodeDocId::for_node(&n.node_id) => {
                 bad(format!("_id must be node::{}", n.node_id))
             }
-            Document::Credential(c)
-                if c.id != crate::ids::CredentialId::for_key(&c.access_key_id) =>
-            {
+            Document::Credential(c) if c.id != crate::ids::CredentialId::for_key(&c.access_key_id) => {
                 bad(format!("_id must be credential::{}", c.access_key_id))
             }
             Document::AgentStatus(s) if s.id != crate::ids::AgentStatusId::for_node(&s.node_id) => {
                 bad(format!("_id must be status::{}", s.node_id))
             }
-            Document::LabelAssignment(a)
-                if a.id != crate::ids::LabelAssignmentId::for_file(&a.file_id) =>
-            {
+            Document::LabelAssignment(a) if a.id != crate::ids::LabelAssignmentId::for_file(&a.file_id) => {
                 bad(format!("_id must be label_file::{}", a.file_id.key()))
             }
             Document::LabelRule(r) => r.validate().or_else(bad),
             Document::Notification(n) => n.validate().or_else(bad),
-            Document::Plugin(p)
-                if p.id != crate::ids::PluginId::for_plugin(&p.node_id, &p.plugin_name) =>
-            {
-                bad(format!(
-                    "_id must be plugin::{}::{}",
-                    p.node_id, p.plugin_name
-                ))
+            Document::Plugin(p) if p.id != crate::ids::PluginId::for_plugin(&p.node_id, &p.plugin_name) => {
+                bad(format!("_id must be plugin::{}::{}", p.node_id, p.plugin_name))
             }
             Document::Annotation(a)
                 if a.id != crate::ids::AnnotationId::for_file(&a.file_id, &a.plugin_name) =>
             {
-                bad(format!(
-                    "_id must be annotation::{}::{}",
-                    a.file_id.key(),
-                    a.plugin_name
-                ))
+                bad(format!("_id must be annotation::{}::{}", a.file_id.key(), a.plugin_name))
             }
             _ => Ok(()),
         }

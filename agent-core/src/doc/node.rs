@@ -57,10 +57,7 @@ pub struct Platform {
 
 impl Platform {
     pub fn current() -> Platform {
-        Platform {
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-        }
+        Platform { os: std::env::consts::OS.into(), arch: std::env::consts::ARCH.into() }
     }
 }
 

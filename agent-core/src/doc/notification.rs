@@ -36,13 +36,8 @@ pub struct NotificationDoc {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NotificationSource {
     ControlPlane,
-    Node {
-        node_id: NodeId,
-    },
-    Plugin {
-        node_id: NodeId,
-        plugin_name: PluginName,
-    },
+    Node { node_id: NodeId },
+    Plugin { node_id: NodeId, plugin_name: PluginName },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -74,10 +69,7 @@ impl NotificationSource {
         match self {
             NotificationSource::ControlPlane => "control_plane".into(),
             NotificationSource::Node { node_id } => node_id.to_string(),
-            NotificationSource::Plugin {
-                node_id,
-                plugin_name,
-            } => format!("{node_id}:{plugin_name}"),
+            NotificationSource::Plugin { node_id, plugin_name } => format!("{node_id}:{plugin_name}"),
         }
     }
 }

@@ -7,8 +7,7 @@ fn every_type_round_trips_through_json() {
     let types: std::collections::HashSet<DocType> = docs.iter().map(Document::doc_type).collect();
     assert_eq!(types.len(), 11, "one fixture per document type");
     for doc in docs {
-        doc.validate()
-            .unwrap_or_else(|e| panic!("fixture invalid: {e}"));
+        doc.validate().unwrap_or_else(|e| panic!("fixture invalid: {e}"));
         let json = serde_json::to_string(&doc).unwrap();
         let back: Document = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
         assert_eq!(back, doc, "{json}");
@@ -16,10 +15,7 @@ fn every_type_round_trips_through_json() {
         assert_eq!(value["type"], doc.doc_type().as_str());
         assert_eq!(value["_id"], doc.id().as_str());
         assert_eq!(value["_rev"], doc.rev().0);
-        assert!(doc
-            .id()
-            .as_str()
-            .starts_with(&format!("{}::", doc.doc_type().id_prefix())));
+        assert!(doc.id().as_str().starts_with(&format!("{}::", doc.doc_type().id_prefix())));
     }
 }
 
@@ -36,10 +32,7 @@ fn unknown_fields_are_ignored_on_every_type() {
 #[test]
 fn step_wire_format_is_op_params_invert_on_match() {
     let step = Step {
-        op: StepOp::Size {
-            min_bytes: Some(10),
-            max_bytes: None,
-        },
+        op: StepOp::Size { min_bytes: Some(10), max_bytes: None },
         invert: true,
         on_match: OnMatch::Exclude,
     };
@@ -49,10 +42,7 @@ fn step_wire_format_is_op_params_invert_on_match() {
         serde_json::json!({"op": "size", "params": {"min_bytes": 10}, "invert": true, "on_match": "exclude"})
     );
     let bad = serde_json::json!({"op": "size", "params": {"min_bytes": -1}, "on_match": "exclude"});
-    assert!(
-        serde_json::from_value::<Step>(bad).is_err(),
-        "a negative size is refused"
-    );
+    assert!(serde_json::from_value::<Step>(bad).is_err(), "a negative size is refused");
     let unknown = serde_json::json!({"op": "colour", "params": {}, "on_match": "exclude"});
     assert!(serde_json::from_value::<Step>(unknown).is_err());
 }
@@ -60,9 +50,7 @@ fn step_wire_format_is_op_params_invert_on_match() {
 #[test]
 fn deterministic_ids_are_checked() {
     let mut docs = fixtures::all();
-    let Document::LabelAssignment(a) = &mut docs[6] else {
-        panic!("fixture order")
-    };
+    let Document::LabelAssignment(a) = &mut docs[6] else { panic!("fixture order") };
     a.file_id = crate::ids::FileId::generate();
     assert!(docs[6].validate().is_err());
 

@@ -149,10 +149,7 @@ pub enum ConflictPolicy {
 impl VirtualDirectoryDoc {
     pub(super) fn validate(&self) -> Result<(), String> {
         if !super::file::is_normalized_abs(&self.virtual_path) {
-            return Err(format!(
-                "virtual_path {:?} is not a normalized absolute path",
-                self.virtual_path
-            ));
+            return Err(format!("virtual_path {:?} is not a normalized absolute path", self.virtual_path));
         }
         let expected_name = self.virtual_path.rsplit('/').next().unwrap_or("");
         if self.name != expected_name {

@@ -31,10 +31,7 @@ impl FileStat {
             },
             Err(_) => 0,
         };
-        FileStat {
-            size: m.len(),
-            mtime_ns,
-        }
+        FileStat { size: m.len(), mtime_ns }
     }
 
     fn mtime(&self) -> Timestamp {
@@ -79,11 +76,7 @@ impl Indexer {
 
     /// Diffs one directory's regular files against the store's rows for that directory.
     /// `files` must hold every regular file of the directory (the listing is authoritative).
-    pub fn reconcile_dir(
-        &mut self,
-        dir: &str,
-        files: &[(String, FileStat)],
-    ) -> Result<(), StoreError> {
+    pub fn reconcile_dir(&mut self, dir: &str, files: &[(String, FileStat)]) -> Result<(), StoreError> {
         let existing = self.store.file_entries_in_dir(&self.node, dir)?;
         let mut by_name: std::collections::HashMap<&str, &FileEntry> =
             existing.iter().map(|e| (e.name.as_str(), e)).collect();
@@ -103,10 +96,7 @@ impl Indexer {
             }
             self.maybe_flush()?;
         }
-        for gone in by_name
-            .into_values()
-            .filter(|e| e.status == FileStatus::Active)
-        {
+        for gone in by_name.into_values().filter(|e| e.status == FileStatus::Active) {
             self.mark_deleted(gone)?;
             self.maybe_flush()?;
         }
@@ -230,10 +220,7 @@ impl Indexer {
     fn add_new(&mut self, path: &str, stat: &FileStat) {
         let Some(source) = FileSource::new(self.node.clone(), path) else {
             self.counters.errors += 1;
-            tracing::warn!(
-                path,
-                "skipping a path that is not a normalized absolute path"
-            );
+            tracing::warn!(path, "skipping a path that is not a normalized absolute path");
             return;
         };
         let now = doc::now();
@@ -255,12 +242,7 @@ impl Indexer {
         }));
     }
 
-    fn update_existing(
-        &mut self,
-        e: &FileEntry,
-        path: &str,
-        stat: &FileStat,
-    ) -> Result<(), StoreError> {
+    fn update_existing(&mut self, e: &FileEntry, path: &str, stat: &FileStat) -> Result<(), StoreError> {
         match self.store.get(&e.id.clone().into())? {
             Some(Document::File(f)) => self.update_doc(f, path, stat),
             _ => self.add_new(path, stat),

@@ -31,13 +31,8 @@ pub enum StoreError {
     #[error("document JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("cannot open store {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the store was written by a newer MosaicFS (schema {found}, this build knows {known})"
-    )]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the store was written by a newer MosaicFS (schema {found}, this build knows {known})")]
     NewerSchema { found: u32, known: u32 },
     #[error("the store belongs to node {found}, not {expected}")]
     WrongNode { found: String, expected: NodeId },
@@ -102,14 +97,9 @@ impl Store {
                 ),
             })?;
         }
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        configure(&conn, 16 * 1024).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut conn =
+            Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        configure(&conn, 16 * 1024).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         // Bulk writes: checkpoint less often (pages rewritten within a window are copied once).
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         schema::migrate(&mut conn)?;
@@ -125,16 +115,9 @@ impl Store {
 
     fn with_writer(path: Option<PathBuf>, conn: Connection) -> Result<Store> {
         let last: Option<i64> = conn.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
-        let writer = Writer {
-            conn,
-            next_seq: last.unwrap_or(0) as u64 + 1,
-        };
+        let writer = Writer { conn, next_seq: last.unwrap_or(0) as u64 + 1 };
         Ok(Store {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-            }),
+            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
         })
     }
 
@@ -149,9 +132,7 @@ impl Store {
         R: Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -165,12 +146,7 @@ impl Store {
         let Some(path) = &self.inner.path else {
             return f(&self.writer().conn);
         };
-        let pooled = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
+        let pooled = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
             None => {
@@ -194,10 +170,9 @@ impl Store {
     /// The node this store belongs to, recorded on first use. A store never changes owner.
     pub fn ensure_node_id(&self, node: &NodeId) -> Result<()> {
         match self.meta_get("node_id")? {
-            Some(found) if found != node.as_str() => Err(StoreError::WrongNode {
-                found,
-                expected: node.clone(),
-            }),
+            Some(found) if found != node.as_str() => {
+                Err(StoreError::WrongNode { found, expected: node.clone() })
+            }
             Some(_) => Ok(()),
             None => self.meta_set("node_id", node.as_str()),
         }
@@ -206,10 +181,7 @@ impl Store {
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
         self.read(|c| {
-            Ok(
-                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                    .optional()?,
-            )
+            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
 
@@ -225,28 +197,17 @@ impl Store {
     pub fn integrity_check(&self) -> Result<Result<(), String>> {
         let w = self.writer();
         let mut st = w.conn.prepare("PRAGMA integrity_check")?;
-        let rows: Vec<String> = st
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(if rows == ["ok"] {
-            Ok(())
-        } else {
-            Err(rows.join("; "))
-        })
+        let rows: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(if rows == ["ok"] { Ok(()) } else { Err(rows.join("; ")) })
     }
 
     /// Checkpoints the WAL into the main file and closes every connection.
     pub fn close(self) -> Result<()> {
         let w = self.writer();
         if self.inner.path.is_some() {
-            w.conn
-                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
+            w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
         }
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // The writer connection itself closes when the last clone of the handle drops.
         Ok(())
     }

@@ -54,10 +54,8 @@ impl NameQuery {
     /// A glob when the term has glob metacharacters, otherwise a substring.
     pub fn parse(term: &str) -> Result<NameQuery, globset::Error> {
         if term.contains(['*', '?', '[', '{']) {
-            let glob = globset::GlobBuilder::new(term)
-                .case_insensitive(true)
-                .literal_separator(true)
-                .build()?;
+            let glob =
+                globset::GlobBuilder::new(term).case_insensitive(true).literal_separator(true).build()?;
             Ok(NameQuery::Glob(glob.compile_matcher()))
         } else {
             Ok(NameQuery::Substring(term.to_owned()))
@@ -81,9 +79,8 @@ fn parse_id<T: std::str::FromStr>(s: String, col: usize) -> rusqlite::Result<T>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
-    s.parse::<T>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
-    })
+    s.parse::<T>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn file_status(v: i64) -> FileStatus {
@@ -112,29 +109,19 @@ pub(super) mod sql {
         "SELECT body FROM docs WHERE type = ?1 AND type <> 'file' AND deleted = 0 ORDER BY id";
     pub const CHANGES_SINCE: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
-    pub const FILE_AT: &str =
-        "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
+    pub const FILE_AT: &str = "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
     pub const ENTRIES_IN_DIR: &str = concat!(
         "SELECT ",
         entry_columns!(),
         " FROM files WHERE node_id = ?1 AND export_parent = ?2 ORDER BY name"
     );
-    pub const ENTRIES_UNDER: &str = concat!(
-        "SELECT ",
-        entry_columns!(),
-        " FROM files WHERE ",
-        under!(),
-        " ORDER BY export_parent, name"
-    );
+    pub const ENTRIES_UNDER: &str =
+        concat!("SELECT ", entry_columns!(), " FROM files WHERE ", under!(), " ORDER BY export_parent, name");
     pub const FILES_IN_DIR: &str =
         "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name";
-    pub const FILES_UNDER: &str = concat!(
-        "SELECT id FROM files WHERE ",
-        under!(),
-        " AND status = 0 ORDER BY export_parent, name"
-    );
-    pub const PARENTS_UNDER: &str =
-        concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
+    pub const FILES_UNDER: &str =
+        concat!("SELECT id FROM files WHERE ", under!(), " AND status = 0 ORDER BY export_parent, name");
+    pub const PARENTS_UNDER: &str = concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
 }
 
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
@@ -155,18 +142,11 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
 /// and the range of parents strictly below it (`/` sorts just before `0`).
 fn under_params(dir: &str) -> [String; 3] {
     let base = dir.trim_end_matches('/');
-    let exact = if base.is_empty() {
-        "/".to_owned()
-    } else {
-        base.to_owned()
-    };
+    let exact = if base.is_empty() { "/".to_owned() } else { base.to_owned() };
     [exact, format!("{base}/"), format!("{base}0")]
 }
 
-fn bodies_of_files(
-    conn: &Connection,
-    ids: impl IntoIterator<Item = String>,
-) -> Result<Vec<FileDoc>> {
+fn bodies_of_files(conn: &Connection, ids: impl IntoIterator<Item = String>) -> Result<Vec<FileDoc>> {
     let mut st = conn.prepare_cached("SELECT body FROM docs WHERE id = ?1")?;
     let mut out = Vec::new();
     for id in ids {
@@ -184,19 +164,17 @@ impl Store {
     /// The raw stored form of a document, tombstones included.
     pub fn get_raw(&self, id: &DocId) -> Result<Option<RawDoc>> {
         self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT rev, seq, deleted, body FROM docs WHERE id = ?1")?
-                    .query_row([id.as_str()], |r| {
-                        Ok(RawDoc {
-                            id: id.clone(),
-                            rev: Rev(r.get::<_, i64>(0)? as u64),
-                            seq: Seq(r.get::<_, i64>(1)? as u64),
-                            deleted: r.get(2)?,
-                            body: r.get(3)?,
-                        })
+            Ok(c.prepare_cached("SELECT rev, seq, deleted, body FROM docs WHERE id = ?1")?
+                .query_row([id.as_str()], |r| {
+                    Ok(RawDoc {
+                        id: id.clone(),
+                        rev: Rev(r.get::<_, i64>(0)? as u64),
+                        seq: Seq(r.get::<_, i64>(1)? as u64),
+                        deleted: r.get(2)?,
+                        body: r.get(3)?,
                     })
-                    .optional()?,
-            )
+                })
+                .optional()?)
         })
     }
 
@@ -212,13 +190,9 @@ impl Store {
     pub fn list_type(&self, doc_type: DocType) -> Result<Vec<Document>> {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::LIST_TYPE)?;
-            let bodies: Vec<String> = st
-                .query_map([doc_type.as_str()], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            bodies
-                .iter()
-                .map(|b| Ok(serde_json::from_str(b)?))
-                .collect()
+            let bodies: Vec<String> =
+                st.query_map([doc_type.as_str()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            bodies.iter().map(|b| Ok(serde_json::from_str(b)?)).collect()
         })
     }
 
@@ -247,9 +221,7 @@ impl Store {
             };
             let id: Option<String> = c
                 .prepare_cached(sql::FILE_AT)?
-                .query_row([node.as_str(), &source.export_parent, source.name()], |r| {
-                    r.get(0)
-                })
+                .query_row([node.as_str(), &source.export_parent, source.name()], |r| r.get(0))
                 .optional()?;
             Ok(bodies_of_files(c, id)?.pop())
         })
@@ -278,9 +250,8 @@ impl Store {
     pub fn files_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileDoc>> {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::FILES_IN_DIR)?;
-            let ids: Vec<String> = st
-                .query_map([node.as_str(), parent], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<String> =
+                st.query_map([node.as_str(), parent], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             bodies_of_files(c, ids)
         })
     }
@@ -313,16 +284,12 @@ impl Store {
         self.read(|c| {
             let ids: Vec<String> = match query {
                 NameQuery::Substring(term) => {
-                    let escaped = term
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_");
+                    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
                     let mut st = c.prepare_cached(
                         "SELECT id FROM files WHERE status = 0 AND name LIKE ?1 ESCAPE '\\'
                          ORDER BY node_id, export_parent, name LIMIT ?2",
                     )?;
-                    let rows =
-                        st.query_map(params![format!("%{escaped}%"), limit as i64], |r| r.get(0))?;
+                    let rows = st.query_map(params![format!("%{escaped}%"), limit as i64], |r| r.get(0))?;
                     rows.collect::<rusqlite::Result<_>>()?
                 }
                 NameQuery::Glob(glob) => {
@@ -349,9 +316,8 @@ impl Store {
 
     pub fn stats(&self) -> Result<StoreStats> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT type, COUNT(*) FROM docs WHERE deleted = 0 GROUP BY type ORDER BY type",
-            )?;
+            let mut st =
+                c.prepare("SELECT type, COUNT(*) FROM docs WHERE deleted = 0 GROUP BY type ORDER BY type")?;
             let docs_by_type = st
                 .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -362,11 +328,8 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let nodes_with_files: i64 =
-                c.query_row("SELECT COUNT(DISTINCT node_id) FROM files", [], |r| {
-                    r.get(0)
-                })?;
-            let last_seq: Option<i64> =
-                c.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
+                c.query_row("SELECT COUNT(DISTINCT node_id) FROM files", [], |r| r.get(0))?;
+            let last_seq: Option<i64> = c.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
             let schema_version: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             Ok(StoreStats {
                 docs_by_type,

@@ -14,9 +14,7 @@ fn put_get_and_revisions() {
     f.rev = Rev::NONE;
     let w = s.put(f.clone().into()).unwrap();
     assert_eq!((w.rev, w.seq), (Rev(1), Seq(1)));
-    let Some(Document::File(got)) = s.get(&w.id).unwrap() else {
-        panic!("missing")
-    };
+    let Some(Document::File(got)) = s.get(&w.id).unwrap() else { panic!("missing") };
     assert_eq!(got.rev, Rev(1));
 
     // A writer that read rev 1 may write; a stale base is a conflict and changes nothing.
@@ -43,11 +41,7 @@ fn one_bad_document_never_fails_the_batch() {
     docs.insert(3, broken.into());
     let results = s.put_many(docs).unwrap();
     assert_eq!(results.len(), 12);
-    assert!(
-        matches!(results[3], Err(PutError::Invalid { .. })),
-        "{:?}",
-        results[3]
-    );
+    assert!(matches!(results[3], Err(PutError::Invalid { .. })), "{:?}", results[3]);
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 11);
     // Sequence numbers stay dense: the failed document did not consume one.
     let seqs: Vec<u64> = results.iter().flatten().map(|w| w.seq.0).collect();
@@ -76,20 +70,13 @@ fn changes_feed_returns_each_document_once_in_seq_order() {
     let mut b = file("/d/b");
     a.rev = Rev::NONE;
     b.rev = Rev::NONE;
-    ok(s.put_many(vec![a.clone().into(), b.clone().into()])
-        .unwrap());
+    ok(s.put_many(vec![a.clone().into(), b.clone().into()]).unwrap());
     a.rev = Rev(1);
     a.size = 99;
     s.put(a.clone().into()).unwrap();
     let changes = s.changes_since(Seq(0), 100).unwrap();
-    let ids: Vec<_> = changes
-        .iter()
-        .map(|c| (c.id.to_string(), c.seq.0, c.rev.0))
-        .collect();
-    assert_eq!(
-        ids,
-        vec![(b.id.to_string(), 2, 1), (a.id.to_string(), 3, 2)]
-    );
+    let ids: Vec<_> = changes.iter().map(|c| (c.id.to_string(), c.seq.0, c.rev.0)).collect();
+    assert_eq!(ids, vec![(b.id.to_string(), 2, 1), (a.id.to_string(), 3, 2)]);
     assert_eq!(s.changes_since(Seq(2), 100).unwrap().len(), 1);
     assert_eq!(s.changes_since(Seq(0), 1).unwrap().len(), 1);
 }
@@ -106,29 +93,17 @@ fn tombstones_and_projection() {
     let raw = s.get_raw(&w.id).unwrap().unwrap();
     assert!(raw.deleted);
     assert!(raw.body.contains("\"_deleted\":true"));
-    assert!(s
-        .file_by_path(&f.source.node_id, "/d/a.txt")
-        .unwrap()
-        .is_none());
+    assert!(s.file_by_path(&f.source.node_id, "/d/a.txt").unwrap().is_none());
     let last = s.changes_since(Seq(0), 10).unwrap();
     assert_eq!(last.len(), 1);
     assert!(last[0].deleted);
-    assert!(
-        s.delete(&w.id, Rev(2)).is_err(),
-        "deleting twice is refused"
-    );
+    assert!(s.delete(&w.id, Rev(2)).is_err(), "deleting twice is refused");
 }
 
 #[test]
 fn file_queries_respect_directory_boundaries() {
     let s = Store::open_in_memory().unwrap();
-    let paths = [
-        "/a/x.txt",
-        "/a/b/y.pdf",
-        "/a/b/c/z.PDF",
-        "/ab/w.txt",
-        "/top.txt",
-    ];
+    let paths = ["/a/x.txt", "/a/b/y.pdf", "/a/b/c/z.PDF", "/ab/w.txt", "/top.txt"];
     let docs: Vec<Document> = paths
         .iter()
         .map(|p| {
@@ -139,29 +114,16 @@ fn file_queries_respect_directory_boundaries() {
         .collect();
     ok(s.put_many(docs).unwrap());
     let node = fixtures::node();
-    let names = |v: Vec<crate::doc::FileDoc>| {
-        v.into_iter()
-            .map(|f| f.source.export_path)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        names(s.files_in_dir(&node, "/a").unwrap()),
-        vec!["/a/x.txt"]
-    );
-    assert_eq!(
-        names(s.files_under(&node, "/a").unwrap()),
-        vec!["/a/x.txt", "/a/b/y.pdf", "/a/b/c/z.PDF"]
-    );
+    let names = |v: Vec<crate::doc::FileDoc>| v.into_iter().map(|f| f.source.export_path).collect::<Vec<_>>();
+    assert_eq!(names(s.files_in_dir(&node, "/a").unwrap()), vec!["/a/x.txt"]);
+    assert_eq!(names(s.files_under(&node, "/a").unwrap()), vec!["/a/x.txt", "/a/b/y.pdf", "/a/b/c/z.PDF"]);
     assert_eq!(names(s.files_under(&node, "/a/").unwrap()).len(), 3);
     assert_eq!(s.files_under(&node, "/").unwrap().len(), 5);
     assert_eq!(s.file_entries_under(&node, "/a").unwrap().len(), 3);
     let mut parents = s.parents_under(&node, "/a").unwrap();
     parents.sort();
     assert_eq!(parents, vec!["/a", "/a/b", "/a/b/c"]);
-    assert_eq!(
-        s.file_by_path(&node, "/ab/w.txt").unwrap().unwrap().name,
-        "w.txt"
-    );
+    assert_eq!(s.file_by_path(&node, "/ab/w.txt").unwrap().unwrap().name, "w.txt");
     let other: crate::ids::NodeId = "node-other".parse().unwrap();
     assert!(s.files_under(&other, "/").unwrap().is_empty());
 }
@@ -178,31 +140,20 @@ fn rename_moves_the_projection_and_keeps_the_id() {
     s.put(f.clone().into()).unwrap();
     let node = fixtures::node();
     assert!(s.file_by_path(&node, "/d/old.txt").unwrap().is_none());
-    assert_eq!(
-        s.file_by_path(&node, "/e/new.txt").unwrap().unwrap().id,
-        f.id
-    );
+    assert_eq!(s.file_by_path(&node, "/e/new.txt").unwrap().unwrap().id, f.id);
 
     // Another document cannot claim a path that belongs to a file.
     let mut g = file("/e/new.txt");
     g.rev = Rev::NONE;
-    assert!(matches!(
-        s.put(g.into()),
-        Err(StoreError::Put(PutError::Rejected { .. }))
-    ));
+    assert!(matches!(s.put(g.into()), Err(StoreError::Put(PutError::Rejected { .. }))));
     assert_eq!(s.stats().unwrap().files_active, 1);
 }
 
 #[test]
 fn name_search_substring_and_glob() {
     let s = Store::open_in_memory().unwrap();
-    let paths = [
-        "/p/Report_2024.pdf",
-        "/p/report-final.PDF",
-        "/p/100%_done.txt",
-        "/p/a_b.txt",
-        "/p/IMG_0042.jpg",
-    ];
+    let paths =
+        ["/p/Report_2024.pdf", "/p/report-final.PDF", "/p/100%_done.txt", "/p/a_b.txt", "/p/IMG_0042.jpg"];
     ok(s.put_many(
         paths
             .iter()
@@ -214,28 +165,17 @@ fn name_search_substring_and_glob() {
             .collect(),
     )
     .unwrap());
-    let mut gone = s
-        .file_by_path(&fixtures::node(), "/p/a_b.txt")
-        .unwrap()
-        .unwrap();
+    let mut gone = s.file_by_path(&fixtures::node(), "/p/a_b.txt").unwrap().unwrap();
     gone.status = FileStatus::Deleted;
     s.put(gone.into()).unwrap();
     let find = |t: &str| {
-        let mut v: Vec<String> = s
-            .search_names(&NameQuery::parse(t).unwrap(), 100)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
+        let mut v: Vec<String> =
+            s.search_names(&NameQuery::parse(t).unwrap(), 100).unwrap().into_iter().map(|f| f.name).collect();
         v.sort();
         v
     };
     assert_eq!(find("report"), vec!["Report_2024.pdf", "report-final.PDF"]);
-    assert_eq!(
-        find("%"),
-        vec!["100%_done.txt"],
-        "LIKE wildcards in the term are literal"
-    );
+    assert_eq!(find("%"), vec!["100%_done.txt"], "LIKE wildcards in the term are literal");
     assert_eq!(
         find("_"),
         vec!["100%_done.txt", "IMG_0042.jpg", "Report_2024.pdf"],
@@ -243,12 +183,7 @@ fn name_search_substring_and_glob() {
     );
     assert_eq!(find("*.pdf"), vec!["Report_2024.pdf", "report-final.PDF"]);
     assert_eq!(find("IMG_????.*"), vec!["IMG_0042.jpg"]);
-    assert_eq!(
-        s.search_names(&NameQuery::parse("*").unwrap(), 2)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(s.search_names(&NameQuery::parse("*").unwrap(), 2).unwrap().len(), 2);
 }
 
 #[test]
@@ -268,10 +203,7 @@ fn reopen_keeps_sequence_and_refuses_newer_schema_and_other_node() {
     assert_eq!(s.last_seq(), Seq(1));
     s.ensure_node_id(&node).unwrap();
     let other: crate::ids::NodeId = "node-other".parse().unwrap();
-    assert!(matches!(
-        s.ensure_node_id(&other),
-        Err(StoreError::WrongNode { .. })
-    ));
+    assert!(matches!(s.ensure_node_id(&other), Err(StoreError::WrongNode { .. })));
     let mut f = file("/a/c");
     f.rev = Rev::NONE;
     assert_eq!(s.put(f.into()).unwrap().seq, Seq(2));
@@ -279,13 +211,9 @@ fn reopen_keeps_sequence_and_refuses_newer_schema_and_other_node() {
     drop(s);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)
-        .unwrap();
+    conn.pragma_update(None, "user_version", CURRENT_VERSION + 1).unwrap();
     drop(conn);
-    assert!(matches!(
-        Store::open(&path),
-        Err(StoreError::NewerSchema { .. })
-    ));
+    assert!(matches!(Store::open(&path), Err(StoreError::NewerSchema { .. })));
 }
 
 #[test]
@@ -319,30 +247,12 @@ fn queries_use_their_indexes() {
     let s = Store::open(&dir.path().join("a.db")).unwrap();
     let w = s.writer();
     let plans = [
-        (
-            query::sql::FILE_AT,
-            "PRIMARY KEY (node_id=? AND export_parent=? AND name=?)",
-        ),
-        (
-            query::sql::ENTRIES_IN_DIR,
-            "PRIMARY KEY (node_id=? AND export_parent=?)",
-        ),
-        (
-            query::sql::FILES_IN_DIR,
-            "PRIMARY KEY (node_id=? AND export_parent=?)",
-        ),
-        (
-            query::sql::ENTRIES_UNDER,
-            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
-        ),
-        (
-            query::sql::FILES_UNDER,
-            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
-        ),
-        (
-            query::sql::PARENTS_UNDER,
-            "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)",
-        ),
+        (query::sql::FILE_AT, "PRIMARY KEY (node_id=? AND export_parent=? AND name=?)"),
+        (query::sql::ENTRIES_IN_DIR, "PRIMARY KEY (node_id=? AND export_parent=?)"),
+        (query::sql::FILES_IN_DIR, "PRIMARY KEY (node_id=? AND export_parent=?)"),
+        (query::sql::ENTRIES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
+        (query::sql::FILES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
+        (query::sql::PARENTS_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::CHANGES_SINCE, "docs_by_seq"),
         (query::sql::LIST_TYPE, "docs_by_type"),
         ("SELECT rev FROM docs WHERE id = ?1", "PRIMARY KEY (id=?)"),
@@ -352,9 +262,7 @@ fn queries_use_their_indexes() {
         let n = st.parameter_count();
         let params: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
         let plan: Vec<String> = st
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                r.get::<_, String>(3)
-            })
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(3))
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
@@ -376,10 +284,6 @@ fn a_new_document_whose_id_exists_is_a_conflict_and_leaves_no_gap() {
     let mut other = file("/a/c");
     other.rev = Rev::NONE;
     let results = s.put_many(vec![again.into(), other.into()]).unwrap();
-    assert!(
-        matches!(&results[0], Err(PutError::Conflict { stored: Rev(1), .. })),
-        "{:?}",
-        results[0]
-    );
+    assert!(matches!(&results[0], Err(PutError::Conflict { stored: Rev(1), .. })), "{:?}", results[0]);
     assert_eq!(results[1].as_ref().unwrap().seq, Seq(2));
 }

@@ -51,28 +51,15 @@ impl Store {
     /// Like [`Store::put_many`] for untrusted JSON (from the network): a value that is not a
     /// valid document gets its own `Invalid` result; the others are written. The stored body is
     /// the JSON as received (with its new `_rev`), so fields this build does not know are kept.
-    pub fn put_many_json(
-        &self,
-        docs: Vec<serde_json::Value>,
-    ) -> Result<Vec<Result<Written, PutError>>> {
+    pub fn put_many_json(&self, docs: Vec<serde_json::Value>) -> Result<Vec<Result<Written, PutError>>> {
         let parsed = docs
             .into_iter()
             .map(|value| {
-                let id = value
-                    .get("_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_owned();
+                let id = value.get("_id").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
                 match serde_json::from_value::<Document>(value.clone()) {
                     Ok(doc) if value.is_object() => Ok((doc, Some(value))),
-                    Ok(_) => Err(PutError::Invalid {
-                        id,
-                        reason: "not a JSON object".into(),
-                    }),
-                    Err(e) => Err(PutError::Invalid {
-                        id,
-                        reason: e.to_string(),
-                    }),
+                    Ok(_) => Err(PutError::Invalid { id, reason: "not a JSON object".into() }),
+                    Err(e) => Err(PutError::Invalid { id, reason: e.to_string() }),
                 }
             })
             .collect();
@@ -116,7 +103,9 @@ impl Store {
         self.transaction(|tx, seq| {
             let old = existing(tx, id.as_str())?;
             let Some(old) = old.filter(|o| !o.deleted) else {
-                return Err(PutError::Rejected { id: id.to_string(), reason: "no such document".into() }.into());
+                return Err(
+                    PutError::Rejected { id: id.to_string(), reason: "no such document".into() }.into()
+                );
             };
             if old.rev != base {
                 return Err(PutError::Conflict { id: id.to_string(), stored: old.rev, given: base }.into());
@@ -124,8 +113,10 @@ impl Store {
             let rev = base.next();
             let body = serde_json::json!({"_id": id, "_rev": rev, "type": old.doc_type, "_deleted": true});
             let s = seq.take();
-            tx.prepare_cached("UPDATE docs SET rev = ?2, seq = ?3, deleted = 1, origin = 0, body = ?4 WHERE id = ?1")?
-                .execute(params![id.as_str(), rev.0 as i64, s.0 as i64, body.to_string()])?;
+            tx.prepare_cached(
+                "UPDATE docs SET rev = ?2, seq = ?3, deleted = 1, origin = 0, body = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id.as_str(), rev.0 as i64, s.0 as i64, body.to_string()])?;
             if let Some(key) = old.file_key {
                 delete_projection(tx, &key, id.as_str())?;
             }
@@ -134,10 +125,7 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction with the sequence counter; commits if `f` succeeds.
-    fn transaction<R>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<R>,
-    ) -> Result<R> {
+    fn transaction<R>(&self, f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<R>) -> Result<R> {
         let mut guard = self.writer();
         let Writer { conn, next_seq } = &mut *guard;
         let tx = conn.transaction()?;
@@ -261,15 +249,8 @@ fn put_isolated(
     raw: Option<&serde_json::Value>,
 ) -> Result<Written, PutError> {
     let id = doc.id();
-    let sql_err = |e: rusqlite::Error| PutError::Rejected {
-        id: id.to_string(),
-        reason: e.to_string(),
-    };
-    let run = |sql: &str| {
-        tx.prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map_err(sql_err)
-    };
+    let sql_err = |e: rusqlite::Error| PutError::Rejected { id: id.to_string(), reason: e.to_string() };
+    let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(sql_err);
     run("SAVEPOINT doc")?;
     let before = seq.0;
     let result = put_one(tx, seq, doc, raw);
@@ -289,39 +270,22 @@ fn put_one(
 ) -> Result<Written, Failure> {
     let id = doc.id();
     let refused = |e: PutError| Failure::Refused(e);
-    let invalid = |reason: String| PutError::Invalid {
-        id: id.to_string(),
-        reason,
-    };
-    let rejected = |e: rusqlite::Error| PutError::Rejected {
-        id: id.to_string(),
-        reason: e.to_string(),
-    };
+    let invalid = |reason: String| PutError::Invalid { id: id.to_string(), reason };
+    let rejected = |e: rusqlite::Error| PutError::Rejected { id: id.to_string(), reason: e.to_string() };
     doc.validate().map_err(|e| refused(invalid(e.reason)))?;
     let doc_type = doc.doc_type();
 
     let base = doc.rev();
-    let conflict = |stored: Rev| {
-        Failure::Refused(PutError::Conflict {
-            id: id.to_string(),
-            stored,
-            given: base,
-        })
-    };
+    let conflict =
+        |stored: Rev| Failure::Refused(PutError::Conflict { id: id.to_string(), stored, given: base });
     // A new document (base 0) skips the lookup: its plain INSERT fails if the id exists.
-    let old = if base == Rev::NONE {
-        None
-    } else {
-        existing(tx, id.as_str()).map_err(|e| refused(rejected(e)))?
-    };
+    let old =
+        if base == Rev::NONE { None } else { existing(tx, id.as_str()).map_err(|e| refused(rejected(e)))? };
     if base != Rev::NONE {
         match &old {
             None => return Err(conflict(Rev::NONE)),
             Some(o) if o.doc_type != doc_type.as_str() => {
-                return Err(refused(invalid(format!(
-                    "id already used by a {} document",
-                    o.doc_type
-                ))));
+                return Err(refused(invalid(format!("id already used by a {} document", o.doc_type))));
             }
             Some(o) if o.rev != base => return Err(conflict(o.rev)),
             Some(_) => {}
@@ -349,25 +313,14 @@ fn put_one(
         "UPDATE docs SET rev = ?3, seq = ?4, deleted = 0, origin = 0, body = ?5 WHERE id = ?1 AND type = ?2"
     };
     let written = tx.prepare_cached(sql).and_then(|mut st| {
-        st.execute(params![
-            id.as_str(),
-            doc_type.as_str(),
-            rev.0 as i64,
-            s.0 as i64,
-            body
-        ])
+        st.execute(params![id.as_str(), doc_type.as_str(), rev.0 as i64, s.0 as i64, body])
     });
     match written {
         Ok(1) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             // The id exists although the writer thought the document was new. One statement
             // failed as a whole, so nothing of this document was written.
-            let stored = existing(tx, id.as_str())
-                .ok()
-                .flatten()
-                .map_or(Rev::NONE, |o| o.rev);
+            let stored = existing(tx, id.as_str()).ok().flatten().map_or(Rev::NONE, |o| o.rev);
             return Err(conflict(stored));
         }
         Ok(n) => return Err(Failure::Partial(invalid(format!("{n} rows written")))),
@@ -376,12 +329,8 @@ fn put_one(
 
     if let Document::File(file) = doc {
         let old_key = old.and_then(|o| o.file_key);
-        project_file(tx, file, rev, old_key).map_err(|reason| {
-            Failure::Partial(PutError::Rejected {
-                id: id.to_string(),
-                reason,
-            })
-        })?;
+        project_file(tx, file, rev, old_key)
+            .map_err(|reason| Failure::Partial(PutError::Rejected { id: id.to_string(), reason }))?;
     }
     seq.take();
     Ok(Written { id, rev, seq: s })
@@ -389,12 +338,7 @@ fn put_one(
 
 /// Keeps the `files` projection equal to the file document just written. At most one row per
 /// (node, path): an active file takes over the row of a deleted document at the same path.
-fn project_file(
-    tx: &Transaction<'_>,
-    f: &FileDoc,
-    rev: Rev,
-    old_key: Option<FileKey>,
-) -> Result<(), String> {
+fn project_file(tx: &Transaction<'_>, f: &FileDoc, rev: Rev, old_key: Option<FileKey>) -> Result<(), String> {
     let sql = |e: rusqlite::Error| e.to_string();
     let key = FileKey::of(f);
     if let Some(old) = old_key.filter(|old| *old != key) {

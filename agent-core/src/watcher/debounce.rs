@@ -31,19 +31,11 @@ impl Due {
 
 impl Debouncer {
     pub fn new(quiet: Duration) -> Debouncer {
-        Debouncer {
-            quiet,
-            max_wait: quiet * 10,
-            paths: HashMap::new(),
-            renames: Vec::new(),
-        }
+        Debouncer { quiet, max_wait: quiet * 10, paths: HashMap::new(), renames: Vec::new() }
     }
 
     pub fn touch(&mut self, path: PathBuf, now: Instant) {
-        self.paths
-            .entry(path)
-            .and_modify(|e| e.1 = now)
-            .or_insert((now, now));
+        self.paths.entry(path).and_modify(|e| e.1 = now).or_insert((now, now));
     }
 
     pub fn rename(&mut self, from: PathBuf, to: PathBuf, now: Instant) {
@@ -65,10 +57,7 @@ impl Debouncer {
 
     /// When the next entry becomes due, if any.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let paths = self
-            .paths
-            .values()
-            .map(|(first, last)| (*last + self.quiet).min(*first + self.max_wait));
+        let paths = self.paths.values().map(|(first, last)| (*last + self.quiet).min(*first + self.max_wait));
         let renames = self.renames.iter().map(|r| r.2 + self.quiet);
         paths.chain(renames).min()
     }
@@ -78,8 +67,7 @@ impl Debouncer {
     pub fn take_due(&mut self, now: Instant) -> Due {
         let mut due = Due::default();
         let quiet = self.quiet;
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            self.renames.drain(..).partition(|r| r.2 + quiet <= now);
+        let (ready, waiting): (Vec<_>, Vec<_>) = self.renames.drain(..).partition(|r| r.2 + quiet <= now);
         self.renames = waiting;
         due.renames = ready.into_iter().map(|(f, t, _)| (f, t)).collect();
         let blocked: Vec<&PathBuf> = self.renames.iter().flat_map(|r| [&r.0, &r.1]).collect();
@@ -170,10 +158,7 @@ mod tests {
         let mut d = Debouncer::new(ms(500));
         d.touch("/a".into(), t0);
         d.touch("/a".into(), t0 + ms(300));
-        assert!(
-            d.take_due(t0 + ms(600)).is_empty(),
-            "the second event restarted the quiet period"
-        );
+        assert!(d.take_due(t0 + ms(600)).is_empty(), "the second event restarted the quiet period");
         assert_eq!(d.next_deadline(), Some(t0 + ms(800)));
         assert_eq!(d.take_due(t0 + ms(800)).paths, vec![PathBuf::from("/a")]);
         assert!(d.is_empty());
@@ -206,20 +191,10 @@ mod tests {
         d.touch("/new".into(), t0 + ms(100));
         d.touch("/other".into(), t0);
         let due = d.take_due(t0 + ms(550));
-        assert_eq!(
-            due.paths,
-            vec![PathBuf::from("/other")],
-            "/old waits for its rename"
-        );
+        assert_eq!(due.paths, vec![PathBuf::from("/other")], "/old waits for its rename");
         let due = d.take_due(t0 + ms(600));
-        assert_eq!(
-            due.renames,
-            vec![(PathBuf::from("/old"), PathBuf::from("/new"))]
-        );
-        assert_eq!(
-            due.paths,
-            vec![PathBuf::from("/new"), PathBuf::from("/old")]
-        );
+        assert_eq!(due.renames, vec![(PathBuf::from("/old"), PathBuf::from("/new"))]);
+        assert_eq!(due.paths, vec![PathBuf::from("/new"), PathBuf::from("/old")]);
     }
 
     #[test]
@@ -236,15 +211,8 @@ mod tests {
         assert!(states.contains(&Storm::Started));
         let started_at = states.iter().position(|x| *x == Storm::Started).unwrap();
         assert!(started_at >= 50, "five hot seconds first (at {started_at})");
-        assert_eq!(
-            st.record(1, t0 + s(8)),
-            Storm::Ongoing,
-            "the 8th second was hot too"
-        );
-        assert_eq!(
-            st.record(0, t0 + s(9) + Duration::from_millis(500)),
-            Storm::Ended
-        );
+        assert_eq!(st.record(1, t0 + s(8)), Storm::Ongoing, "the 8th second was hot too");
+        assert_eq!(st.record(0, t0 + s(9) + Duration::from_millis(500)), Storm::Ended);
 
         let mut calm = StormDetector::new(1000, s(5));
         for sec in 0..10u64 {

@@ -81,11 +81,7 @@ struct Settings {
 }
 
 impl IndexWorker {
-    pub fn spawn(
-        store: Store,
-        node: NodeId,
-        config: &AgentConfig,
-    ) -> Result<IndexWorker, WorkerError> {
+    pub fn spawn(store: Store, node: NodeId, config: &AgentConfig) -> Result<IndexWorker, WorkerError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(Mutex::new(WorkerStatus::default()));
@@ -109,10 +105,7 @@ impl IndexWorker {
             status: status.clone(),
             stop: stop.clone(),
             debouncer: Debouncer::new(config.watcher.debounce),
-            storm: StormDetector::new(
-                config.watcher.storm_events_per_sec,
-                config.watcher.storm_duration,
-            ),
+            storm: StormDetector::new(config.watcher.storm_events_per_sec, config.watcher.storm_duration),
         };
         let thread = std::thread::Builder::new()
             .name("mosaicfs-indexer".into())
@@ -122,19 +115,11 @@ impl IndexWorker {
                 }
             })
             .map_err(WorkerError::Thread)?;
-        Ok(IndexWorker {
-            tx,
-            stop,
-            status,
-            thread: Some(thread),
-        })
+        Ok(IndexWorker { tx, stop, status, thread: Some(thread) })
     }
 
     pub fn status(&self) -> WorkerStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Asks for a full crawl (it runs after what is in progress).
@@ -230,19 +215,9 @@ impl Run {
 
     fn crawl_roots(&mut self, roots: &[PathBuf]) -> Result<CrawlSummary, StoreError> {
         if self.settings.watch {
-            crawl(
-                &mut self.indexer,
-                roots,
-                &self.settings.crawl,
-                &mut self.watches,
-            )
+            crawl(&mut self.indexer, roots, &self.settings.crawl, &mut self.watches)
         } else {
-            crawl(
-                &mut self.indexer,
-                roots,
-                &self.settings.crawl,
-                &mut StopOnly(self.stop.clone()),
-            )
+            crawl(&mut self.indexer, roots, &self.settings.crawl, &mut StopOnly(self.stop.clone()))
         }
     }
 
@@ -260,10 +235,7 @@ impl Run {
         let now = Instant::now();
         self.update(|s| s.events += 1);
         if event.need_rescan() {
-            tracing::warn!(
-                operation = "watch",
-                "the kernel's event queue overflowed; running a full crawl"
-            );
+            tracing::warn!(operation = "watch", "the kernel's event queue overflowed; running a full crawl");
             self.update(|s| s.overflows += 1);
             self.debouncer.clear();
             self.full_crawl()?;
@@ -292,9 +264,7 @@ impl Run {
                     self.debouncer.rename(from, to, now);
                 }
             }
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                self.touch_all(event.paths, now)
-            }
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => self.touch_all(event.paths, now),
             EventKind::Access(_) => {}
             _ => self.touch_all(event.paths, now),
         }
@@ -308,20 +278,14 @@ impl Run {
     }
 
     fn after_storm(&mut self) -> Result<(), StoreError> {
-        tracing::info!(
-            operation = "watch",
-            "event storm over; running a full crawl"
-        );
+        tracing::info!(operation = "watch", "event storm over; running a full crawl");
         self.debouncer.clear();
         self.full_crawl().map(|_| ())
     }
 
     fn fallback_crawl(&mut self) -> Result<(), StoreError> {
-        let roots = if self.settings.watch {
-            self.watches.unwatched_roots()
-        } else {
-            self.settings.roots.clone()
-        };
+        let roots =
+            if self.settings.watch { self.watches.unwatched_roots() } else { self.settings.roots.clone() };
         if !roots.is_empty() {
             tracing::info!(
                 operation = "crawl",
@@ -381,10 +345,7 @@ impl Run {
     const GROUP_LISTING_THRESHOLD: usize = 32;
 
     fn recheck(&mut self, parent: &Path, paths: Vec<PathBuf>) -> Result<(), StoreError> {
-        let listing = match (
-            paths.len() >= Self::GROUP_LISTING_THRESHOLD,
-            parent.to_str(),
-        ) {
+        let listing = match (paths.len() >= Self::GROUP_LISTING_THRESHOLD, parent.to_str()) {
             (true, Some(dir)) => match list_dir(parent) {
                 Listed::Ok(l) => Some((dir.to_owned(), l)),
                 _ => None,
@@ -420,9 +381,7 @@ impl Run {
 
     /// Whether a directory is already covered: watched, or known to the fallback crawl.
     fn is_watched(&self, dir: &Path) -> bool {
-        !self.settings.watch
-            || self.watches.is_watched(dir)
-            || self.watches.unwatched().contains(dir)
+        !self.settings.watch || self.watches.is_watched(dir) || self.watches.unwatched().contains(dir)
     }
 
     /// A directory that appeared (created or moved in): crawl it, watching as we go.

@@ -31,12 +31,7 @@ fn start_with(prepare: impl FnOnce(&Path), tweak: impl FnOnce(&mut AgentConfig))
     let store = Store::open(&config.store_path()).unwrap();
     let worker = IndexWorker::spawn(store.clone(), node(), &config).unwrap();
     wait_for("the first crawl", || worker.status().first_crawl.is_some());
-    Fixture {
-        _tmp: tmp,
-        root,
-        store,
-        worker,
-    }
+    Fixture { _tmp: tmp, root, store, worker }
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -52,13 +47,10 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 impl Fixture {
     fn doc(&self, rel: &str) -> Option<crate::doc::FileDoc> {
-        self.store
-            .file_by_path(&node(), self.root.join(rel).to_str().unwrap())
-            .unwrap()
+        self.store.file_by_path(&node(), self.root.join(rel).to_str().unwrap()).unwrap()
     }
     fn active(&self, rel: &str) -> bool {
-        self.doc(rel)
-            .is_some_and(|d| d.status == FileStatus::Active)
+        self.doc(rel).is_some_and(|d| d.status == FileStatus::Active)
     }
     fn active_count(&self) -> usize {
         let root = self.root.to_str().unwrap();
@@ -78,14 +70,9 @@ fn a_new_file_is_indexed_and_a_removed_one_marked_deleted() {
     wait_for("hello.txt indexed", || f.active("hello.txt"));
     assert_eq!(f.doc("hello.txt").unwrap().size, 2);
     std::fs::write(f.root.join("hello.txt"), b"hello").unwrap();
-    wait_for("the new size", || {
-        f.doc("hello.txt").is_some_and(|d| d.size == 5)
-    });
+    wait_for("the new size", || f.doc("hello.txt").is_some_and(|d| d.size == 5));
     std::fs::remove_file(f.root.join("hello.txt")).unwrap();
-    wait_for("hello.txt deleted", || {
-        f.doc("hello.txt")
-            .is_some_and(|d| d.status == FileStatus::Deleted)
-    });
+    wait_for("hello.txt deleted", || f.doc("hello.txt").is_some_and(|d| d.status == FileStatus::Deleted));
     f.worker.stop();
 }
 
@@ -104,10 +91,7 @@ fn renames_keep_the_document_for_files_and_directories() {
     std::fs::rename(f.root.join("a.txt"), f.root.join("renamed.txt")).unwrap();
     wait_for("renamed.txt", || f.active("renamed.txt"));
     let r = f.doc("renamed.txt").unwrap();
-    assert_eq!(
-        (r.id, r.inode, r.first_seen),
-        (a.id.clone(), a.inode, a.first_seen)
-    );
+    assert_eq!((r.id, r.inode, r.first_seen), (a.id.clone(), a.inode, a.first_seen));
     assert!(f.doc("a.txt").is_none(), "the old path has no document");
 
     std::fs::rename(f.root.join("dir"), f.root.join("moved")).unwrap();
@@ -129,14 +113,9 @@ fn ten_thousand_files_created_at_once_end_in_a_correct_index() {
         std::fs::write(dir.join(format!("f{i:05}.dat")), i.to_string()).unwrap();
     }
     wait_for("10,000 files", || f.active_count() == 10_000);
-    let entries = f
-        .store
-        .file_entries_in_dir(&node(), dir.to_str().unwrap())
-        .unwrap();
+    let entries = f.store.file_entries_in_dir(&node(), dir.to_str().unwrap()).unwrap();
     assert_eq!(entries.len(), 10_000);
-    assert!(entries
-        .iter()
-        .all(|e| e.size == e.name[1..6].parse::<u64>().unwrap().to_string().len() as u64));
+    assert!(entries.iter().all(|e| e.size == e.name[1..6].parse::<u64>().unwrap().to_string().len() as u64));
     f.worker.stop();
 }
 
@@ -155,14 +134,8 @@ fn an_event_storm_switches_to_a_full_crawl() {
         std::thread::sleep(Duration::from_millis(2));
     }
     wait_for("a storm", || f.worker.status().storms >= 1);
-    wait_for("every file indexed by the crawl after the storm", || {
-        f.active_count() == i
-    });
-    assert!(
-        f.worker.status().full_crawls >= 2,
-        "{:?}",
-        f.worker.status()
-    );
+    wait_for("every file indexed by the crawl after the storm", || f.active_count() == i);
+    assert!(f.worker.status().full_crawls >= 2, "{:?}", f.worker.status());
     f.worker.stop();
 }
 
@@ -183,8 +156,6 @@ fn directories_beyond_the_watch_limit_are_crawled_periodically() {
     assert_eq!((st.watched_dirs, st.unwatched_dirs), (2, 2), "{st:?}");
     // `c` sorts last: it is one of the unwatched directories.
     std::fs::write(f.root.join("c/late.txt"), b"late").unwrap();
-    wait_for("c/late.txt through the periodic crawl", || {
-        f.active("c/late.txt")
-    });
+    wait_for("c/late.txt through the periodic crawl", || f.active("c/late.txt"));
     f.worker.stop();
 }

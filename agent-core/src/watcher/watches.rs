@@ -20,11 +20,7 @@ pub struct Watches {
 
 /// The per-user inotify watch limit (`fs.inotify.max_user_watches`).
 pub fn system_watch_limit() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").ok()?.trim().parse().ok()
 }
 
 impl Watches {
@@ -34,8 +30,7 @@ impl Watches {
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Watches {
         // Leave a tenth of the system limit to the user's other programs.
-        let limit =
-            max_watches.unwrap_or_else(|| system_watch_limit().map_or(u64::MAX, |l| l - l / 10));
+        let limit = max_watches.unwrap_or_else(|| system_watch_limit().map_or(u64::MAX, |l| l - l / 10));
         Watches {
             watcher,
             watched: BTreeSet::new(),
@@ -81,11 +76,7 @@ impl Watches {
                 let n = self.watched.len() as u64;
                 if !self.warned_near_limit && self.limit != u64::MAX && n * 10 >= self.limit * 9 {
                     self.warned_near_limit = true;
-                    tracing::warn!(
-                        watches = n,
-                        limit = self.limit,
-                        "directory watches are near the limit"
-                    );
+                    tracing::warn!(watches = n, limit = self.limit, "directory watches are near the limit");
                 }
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
@@ -99,12 +90,7 @@ impl Watches {
 
     /// Forgets every watch at or below `dir` (it vanished or moved away).
     pub fn unwatch_under(&mut self, dir: &Path) {
-        let gone: Vec<PathBuf> = self
-            .watched
-            .iter()
-            .filter(|p| p.starts_with(dir))
-            .cloned()
-            .collect();
+        let gone: Vec<PathBuf> = self.watched.iter().filter(|p| p.starts_with(dir)).cloned().collect();
         for p in gone {
             let _ = self.watcher.unwatch(&p); // the kernel may have dropped it already
             self.watched.remove(&p);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian packages MosaicFS needs, non-interactively. Idempotent: packages already
+# present are not reinstalled, and `apt-get update` runs only when something is missing.
+#
+# usage: installer/install-deps.sh build|test|bench
+#   build  compile the headless `mosaicfs` binary (C compiler for the bundled SQLite)
+#   test   build + what the test suite runs against
+#   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time)
+set -euo pipefail
+
+purpose=${1:-test}
+build=(build-essential pkg-config ca-certificates)
+test=("${build[@]}" procps)
+bench=("${test[@]}" hyperfine plocate time python3)
+
+case "$purpose" in
+  build) want=("${build[@]}") ;;
+  test) want=("${test[@]}") ;;
+  bench) want=("${bench[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found: install Rust with rustup (https://rustup.rs) first" >&2
+  exit 1
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need, builds the binaries the cross-process tests
+# start, then runs the whole workspace's tests (cargo-nextest when present, else cargo test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash installer/install-deps.sh test
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mosaicfs-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+cargo build --workspace --bins
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
