@@ -13,7 +13,7 @@
 //! - [`agent`] — starts a node from a config and returns a handle with `shutdown()` (feature `node`).
 //!
 //! The control-plane server uses this crate with `default-features = false`: ids, documents and
-//! the store, without the crawler, the watcher or tokio.
+//! the store, without the crawler and the watcher (tokio is used only for `Store::run`).
 
 #[cfg(feature = "node")]
 pub mod agent;

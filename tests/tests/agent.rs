@@ -23,12 +23,16 @@ fn start_agent(node: &NodeDir) -> Proc {
 }
 
 fn node_id(node: &NodeDir) -> NodeId {
-    std::fs::read_to_string(node.data.join("node_id")).unwrap().trim().parse().unwrap()
+    try_node_id(node).expect("node_id file")
+}
+
+fn try_node_id(node: &NodeDir) -> Option<NodeId> {
+    std::fs::read_to_string(node.data.join("node_id")).ok()?.trim().parse().ok()
 }
 
 fn file_id_at(node: &NodeDir, path: &std::path::Path) -> Option<String> {
     let store = Store::open(&node.store_path()).ok()?;
-    let f = store.file_by_path(&node_id(node), path.to_str()?).ok()??;
+    let f = store.file_by_path(&try_node_id(node)?, path.to_str()?).ok()??;
     (f.status == agent_core::doc::FileStatus::Active).then(|| f.id.to_string())
 }
 
@@ -79,7 +83,7 @@ fn sigint_also_shuts_down_cleanly_and_the_node_id_is_kept() {
     let mut agent = start_agent(&node);
     wait_for("the node document", LONG, || node.store_path().exists().then_some(()));
     wait_for("online", LONG, || {
-        Store::open(&node.store_path()).ok()?.get(&NodeDocId::for_node(&node_id(&node)).into()).ok()?
+        Store::open(&node.store_path()).ok()?.get(&NodeDocId::for_node(&try_node_id(&node)?).into()).ok()?
     });
     let id = node_id(&node);
     agent.signal(libc::SIGINT);

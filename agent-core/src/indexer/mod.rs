@@ -103,8 +103,9 @@ impl Indexer {
         Ok(())
     }
 
-    /// Re-checks one path after a change event: indexes a file, marks what vanished deleted.
-    /// Returns `true` when the path is a directory (the caller crawls it).
+    /// Re-checks one path after a change event: indexes a file, marks what vanished deleted,
+    /// and says what the path is (a directory is for the caller to crawl). Reads see only
+    /// flushed writes: re-check a path at most once between flushes.
     pub fn reconcile_path(&mut self, path: &Path) -> Result<PathKind, StoreError> {
         let Some(path_str) = path.to_str() else {
             self.counters.errors += 1;
@@ -115,7 +116,6 @@ impl Indexer {
             Ok(m) if m.is_file() => {
                 let stat = FileStat::from_metadata(&m);
                 self.counters.seen += 1;
-                self.flush()?;
                 match self.store.file_by_path(&self.node, path_str)? {
                     Some(f)
                         if f.status == FileStatus::Active

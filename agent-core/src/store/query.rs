@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// Active file documents whose `export_parent` is `dir` or below it (a mount's candidates),
-    /// through the `files_by_parent` index.
+    /// in one range of the primary key.
     pub fn files_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileDoc>> {
         let [exact, lo, hi] = under_params(dir);
         self.read(|c| {

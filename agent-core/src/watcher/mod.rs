@@ -48,7 +48,9 @@ pub struct WorkerStatus {
 }
 
 enum Msg {
-    Fs(notify::Result<notify::Event>),
+    /// An event, stamped when the watcher thread received it (storm detection uses event time,
+    /// not the time a busy worker gets to it).
+    Fs(notify::Result<notify::Event>, Instant),
     Crawl,
     Stop,
 }
@@ -95,7 +97,7 @@ impl IndexWorker {
         };
         let events = tx.clone();
         let watcher = notify::recommended_watcher(move |res| {
-            let _ = events.send(Msg::Fs(res)); // the worker is gone: nothing to do
+            let _ = events.send(Msg::Fs(res, Instant::now())); // the worker is gone: nothing to do
         })?;
         let watches = Watches::new(watcher, config.watcher.max_watches, stop.clone());
         let mut run = Run {
@@ -181,8 +183,8 @@ impl Run {
                 deadline = deadline.min(d);
             }
             match rx.recv_timeout(deadline.saturating_duration_since(now)) {
-                Ok(Msg::Fs(Ok(event))) => self.on_event(event)?,
-                Ok(Msg::Fs(Err(e))) => {
+                Ok(Msg::Fs(Ok(event), at)) => self.on_event(event, at)?,
+                Ok(Msg::Fs(Err(e), _)) => {
                     tracing::warn!(operation = "watch", error = %e, "watcher error")
                 }
                 Ok(Msg::Crawl) => {
@@ -191,9 +193,9 @@ impl Run {
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {
-                    if self.storm.record(0, Instant::now()) == Storm::Ended {
-                        self.after_storm()?;
-                    }
+                    // A quiet moment closes the current window too (it may start or end a storm).
+                    let state = self.storm.record(0, Instant::now());
+                    self.on_storm_state(state)?;
                 }
             }
             if !self.storm.in_storm() {
@@ -231,8 +233,7 @@ impl Run {
         Ok(summary)
     }
 
-    fn on_event(&mut self, event: notify::Event) -> Result<(), StoreError> {
-        let now = Instant::now();
+    fn on_event(&mut self, event: notify::Event, now: Instant) -> Result<(), StoreError> {
         self.update(|s| s.events += 1);
         if event.need_rescan() {
             tracing::warn!(operation = "watch", "the kernel's event queue overflowed; running a full crawl");
@@ -241,21 +242,10 @@ impl Run {
             self.full_crawl()?;
             return Ok(());
         }
-        match self.storm.record(event.paths.len().max(1) as u64, now) {
-            Storm::Started => {
-                tracing::warn!(
-                    operation = "watch",
-                    per_sec = self.settings.storm_per_sec,
-                    secs = self.settings.storm_duration.as_secs(),
-                    "event storm: pausing per-event indexing, a full crawl follows when it calms down"
-                );
-                self.update(|s| s.storms += 1);
-                self.debouncer.clear();
-                return Ok(());
-            }
-            Storm::Ongoing => return Ok(()),
-            Storm::Ended => self.after_storm()?,
-            Storm::Calm => {}
+        let state = self.storm.record(event.paths.len().max(1) as u64, now);
+        self.on_storm_state(state)?;
+        if self.storm.in_storm() {
+            return Ok(()); // the full crawl after the storm covers this event
         }
         match event.kind {
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
@@ -274,6 +264,24 @@ impl Run {
     fn touch_all(&mut self, paths: Vec<PathBuf>, now: Instant) {
         for p in paths {
             self.debouncer.touch(p, now);
+        }
+    }
+
+    fn on_storm_state(&mut self, state: Storm) -> Result<(), StoreError> {
+        match state {
+            Storm::Started => {
+                tracing::warn!(
+                    operation = "watch",
+                    per_sec = self.settings.storm_per_sec,
+                    secs = self.settings.storm_duration.as_secs(),
+                    "event storm: pausing per-event indexing, a full crawl follows when it calms down"
+                );
+                self.update(|s| s.storms += 1);
+                self.debouncer.clear();
+                Ok(())
+            }
+            Storm::Ended => self.after_storm(),
+            Storm::Ongoing | Storm::Calm => Ok(()),
         }
     }
 
