@@ -9,7 +9,7 @@
 #   store.ratio.*            ours over the peer, same-run medians (rates: > 1 means faster)
 #
 # usage: bench/run_store.sh
-# knobs: DOCS=500000 BATCH=4096 STORE_RUNS=3 BENCH SHARED_BENCH MOSAICFS_BENCH_BIN
+# knobs: DOCS=500000 BATCH=50000 STORE_RUNS=3 BENCH SHARED_BENCH MOSAICFS_BENCH_BIN
 #        NAIVE_INGEST_BIN CARGO_TARGET_DIR (see bench/common.sh)
 # Output: `name: value unit` lines on stdout, appended with a dated machine block to
 # $BENCH/results/store-YYYYMMDD.txt.
@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/common.sh"
 
 DOCS=${DOCS:-500000}
-BATCH=${BATCH:-4096}
+BATCH=${BATCH:-50000}   # bulk loads (restore, replica cold start) write big transactions: see RESULTS.md
 STORE_RUNS=${STORE_RUNS:-3}
 DB=$BENCH/store-bulk.db
 NAIVE_DB=$BENCH/store-naive-ingest.db

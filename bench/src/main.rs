@@ -1,6 +1,6 @@
 //! `mosaicfs-bench`: store benchmarks and the synthetic document generator on the command line.
 //!
-//! - `mosaicfs-bench bulk-insert --db PATH [--docs 500000] [--batch 4096] [--runs 3]
+//! - `mosaicfs-bench bulk-insert --db PATH [--docs 500000] [--batch 50000] [--runs 3]
 //!   [--name store.bulk_insert]`: writes `--docs` generated file documents into a fresh store
 //!   through `Store::put_many`, `--batch` documents per call (one transaction each), `--runs`
 //!   times, and prints `name: value unit` lines like the naive-ingest peer
@@ -8,6 +8,10 @@
 //!   `Store::close` (WAL checkpoint). Generation is not timed. Exits non-zero if any document
 //!   was refused.
 //! - `mosaicfs-bench gen-docs --docs N [--seed S]`: newline-delimited JSON documents on stdout.
+//! - `mosaicfs-bench watch-latency --dir DIR [--files 20]`: new file → indexed, through the
+//!   real watcher (see `watch_latency.rs`).
+
+mod watch_latency;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +40,8 @@ enum Command {
     BulkInsert(BulkInsertArgs),
     /// Print generated file documents as newline-delimited JSON on stdout.
     GenDocs(GenDocsArgs),
+    /// Time from writing a new file to its document in the index, through the real watcher.
+    WatchLatency(watch_latency::WatchLatencyArgs),
 }
 
 /// The shape of the generated population (see `mosaicfs_bench::DocGen`).
@@ -73,7 +79,7 @@ struct BulkInsertArgs {
     #[arg(long, default_value_t = 500_000)]
     docs: u64,
     /// Documents per `put_many` call (one transaction each).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 50_000)]
     batch: usize,
     /// Repetitions (median, min and max are reported).
     #[arg(long, default_value_t = 3)]
@@ -105,6 +111,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::BulkInsert(args) => bulk_insert(&args),
         Command::GenDocs(args) => gen_docs(&args),
+        Command::WatchLatency(args) => watch_latency::run(&args),
     }
 }
 

@@ -174,7 +174,10 @@ impl Store {
                 Err(StoreError::WrongNode { found, expected: node.clone() })
             }
             Some(_) => Ok(()),
-            None => self.meta_set("node_id", node.as_str()),
+            None => {
+                self.meta_set("created_at", &crate::doc::now().to_rfc3339())?;
+                self.meta_set("node_id", node.as_str())
+            }
         }
     }
 

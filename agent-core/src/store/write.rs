@@ -126,14 +126,10 @@ impl Store {
 
     /// Runs `f` in one write transaction with the sequence counter; commits if `f` succeeds.
     fn transaction<R>(&self, f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<R>) -> Result<R> {
-        let mut guard = self.writer();
-        let Writer { conn, next_seq } = &mut *guard;
-        let tx = conn.transaction()?;
-        let mut seq = SeqCounter(*next_seq);
-        let out = f(&tx, &mut seq)?;
-        tx.commit()?;
-        *next_seq = seq.0;
-        Ok(out)
+        match self.transaction_if(|tx, seq| f(tx, seq).map(Some))? {
+            Some(out) => Ok(out),
+            None => unreachable!("the closure above never returns None"),
+        }
     }
 
     /// Like [`Store::transaction`], but `Ok(None)` from `f` rolls everything back.
