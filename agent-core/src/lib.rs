@@ -2,6 +2,7 @@
 //!
 //! Module map (docs/ARCHITECTURE.md has the full picture):
 //!
+//! - [`auth`] — credentials (Argon2id verifier) and HMAC request signing, shared with the hub.
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
@@ -17,6 +18,7 @@
 
 #[cfg(feature = "node")]
 pub mod agent;
+pub mod auth;
 pub mod config;
 #[cfg(feature = "node")]
 pub mod crawler;

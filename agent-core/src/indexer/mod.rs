@@ -82,7 +82,6 @@ impl Indexer {
             existing.iter().map(|e| (e.name.as_str(), e)).collect();
         for (name, stat) in files {
             self.counters.seen += 1;
-            let path = join(dir, name);
             match by_name.remove(name.as_str()) {
                 Some(e)
                     if e.status == FileStatus::Active
@@ -91,8 +90,8 @@ impl Indexer {
                 {
                     self.counters.skipped += 1;
                 }
-                Some(e) => self.update_existing(e, &path, stat)?,
-                None => self.add_new(&path, stat),
+                Some(e) => self.update_existing(e, &join(dir, name), stat)?,
+                None => self.add_new(&join(dir, name), stat),
             }
             self.maybe_flush()?;
         }
