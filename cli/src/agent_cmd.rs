@@ -35,7 +35,7 @@ async fn serve(config: AgentConfig, level: logging::LevelHandle) -> Result<(), C
         agent_core::agent::AgentError::Config(c) => CliError::Config(c),
         other => CliError::Runtime(other.into()),
     })?;
-    println!("mosaicfs agent running as node {} (stop with Ctrl-C)", agent.node_id());
+    crate::print_stdout(&format!("mosaicfs agent running as node {} (stop with Ctrl-C)\n", agent.node_id()));
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received; shutting down"); break; }

@@ -4,6 +4,7 @@
 mod agent_cmd;
 mod index;
 mod logging;
+mod server_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Agent(agent_cmd::AgentArgs),
     /// Inspect or fill the local index without a server.
     Index(index::IndexArgs),
+    /// Run the control plane (HTTPS API, credentials, sessions).
+    Server(server_cmd::ServerArgs),
 }
 
 /// What ends the program, and with which status.
@@ -57,6 +60,15 @@ pub fn default_config_path() -> PathBuf {
     home.join(".config/mosaicfs/agent.toml")
 }
 
+/// Prints to stdout, ignoring a closed stdout: a daemon must not die because whoever started it
+/// stopped reading (`println!` would panic on EPIPE).
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 pub fn config_or_exit(path: &Path) -> Result<AgentConfig, CliError> {
     AgentConfig::load(path).map_err(CliError::Config)
 }
@@ -65,10 +77,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Agent(args) => agent_cmd::run(args),
-        Command::Index(args) => match logging::init("warn,agent_core=info", None) {
-            Ok((_handle, _guard)) => index::run(args),
-            Err(e) => Err(CliError::Runtime(e)),
-        },
+        Command::Server(args) => server_cmd::run(args),
+        Command::Index(args) => {
+            // A short-lived command piped into `head` should end quietly like any Unix tool.
+            // (Only here: the daemons keep Rust's ignored SIGPIPE so a closed socket is an error.)
+            // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
+            match logging::init("warn,agent_core=info", None) {
+                Ok((_handle, _guard)) => index::run(args),
+                Err(e) => Err(CliError::Runtime(e)),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,70 @@
+//! People's and the CLI's sessions: 24-hour HS256 JWTs with a `jti` that logout revokes, and the
+//! [`Session`] extractor that every protected route takes.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl JwtKeys {
+    pub fn from_secret(key: &[u8]) -> JwtKeys {
+        JwtKeys { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
+    }
+}
+
+/// The claims of a session token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The access key id that logged in.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub fn issue(keys: &JwtKeys, access_key_id: &str, now: i64) -> Result<(String, Claims), ApiError> {
+    let claims = Claims {
+        sub: access_key_id.to_owned(),
+        iat: now,
+        exp: now + TOKEN_LIFETIME_SECS,
+        jti: hex::encode(rand::random::<[u8; 16]>()),
+    };
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+        .map_err(|e| ApiError::Internal(format!("signing a token: {e}")))?;
+    Ok((token, claims))
+}
+
+/// A request authenticated by a valid, unrevoked session token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub claims: Claims,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+        let token =
+            header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token.trim(), &state.jwt.decoding, &validation)
+            .map_err(|_| ApiError::Unauthorized)?;
+        let revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&data.claims.jti);
+        if revoked {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Session { claims: data.claims })
+    }
+}

@@ -1,0 +1,179 @@
+//! `server`: the control-plane role as a library — the HTTPS API, credentials and sessions.
+//!
+//! Module map:
+//! - [`routes`] — the router, built from one route table (`routes::routes()` lists every route).
+//! - [`auth`] — 24-hour JWT sessions and the `Session` extractor; logout revokes by `jti`.
+//! - [`credentials`] — credential records: create (secret shown once), verify (Argon2id off the
+//!   runtime).
+//! - [`keys`] — the self-signed TLS certificate and the JWT key, made on first start and kept.
+//! - [`state`] — `AppState` and the login rate limiter.
+//! - [`error`] — `ApiError`: every failure is a 4xx (or 503) with a JSON body.
+//!
+//! Not here yet (issue 3 continues): HMAC-authenticated agent endpoints (the signing itself is in
+//! `agent_core::auth`), transfer tokens, nodes/files/search/vfs/labels endpoints, OpenAPI,
+//! `mosaicfs up`, `agent init`.
+
+pub mod auth;
+pub mod credentials;
+pub mod error;
+pub mod keys;
+pub mod routes;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use agent_core::auth::Secret;
+use agent_core::doc::{self, CredentialRole, DocType, Document, VirtualDirectoryDoc};
+use agent_core::ids::{AccessKeyId, DirId};
+use agent_core::store::{Store, StoreError};
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Holds `hub.db`, `hub/jwt.key`, `tls/hub.{crt,key}`, `secrets/admin.secret`.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Login attempts per minute per client IP.
+    pub login_per_minute: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    /// SHA-256 of the certificate (what agents pin).
+    pub cert_fingerprint: String,
+    /// The admin credential made on the very first start (its secret is shown once, and kept in
+    /// `secrets/admin.secret`, mode 0600).
+    pub first_admin: Option<(AccessKeyId, Secret)>,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    store: Store,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        let _ = self.task.await;
+        let store = self.store.clone();
+        store.run(|s| s.clone().close()).await?;
+        Ok(())
+    }
+}
+
+/// Opens the hub store and keys, makes the root directory and the first admin if absent, and
+/// serves the API over TLS.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let dir = config.data_dir.clone();
+    let (store, jwt_key, tls, first_admin_needed) = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&dir.join("hub.db"))?;
+        let jwt = keys::jwt_key(&dir)?;
+        let tls = keys::tls_identity(&dir, "hub", &hostname())?;
+        let no_credentials = store.list_type(DocType::Credential)?.is_empty();
+        Ok::<_, ServerError>((store, jwt, tls, no_credentials))
+    })
+    .await
+    .map_err(|e| ServerError::Other(e.to_string()))??;
+
+    ensure_root_directory(&store).await?;
+    let first_admin = if first_admin_needed { Some(make_first_admin(&store, &config).await?) } else { None };
+
+    let state = state::AppState {
+        store: store.clone(),
+        jwt: Arc::new(auth::JwtKeys::from_secret(&jwt_key)),
+        login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(config.login_per_minute))),
+        revoked: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)
+        .await
+        .map_err(ServerError::Tls)?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    listener.set_nonblocking(true).map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, rustls)
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?
+        .handle(handle.clone());
+    let task = tokio::spawn(server.serve(app));
+    tracing::info!(operation = "server.start", %addr, fingerprint = %tls.fingerprint, "control plane listening (HTTPS)");
+    Ok(ServerHandle { addr, cert_fingerprint: tls.fingerprint, first_admin, handle, task, store })
+}
+
+/// The root virtual directory (`dir::root`) exists from the first start.
+async fn ensure_root_directory(store: &Store) -> Result<(), ServerError> {
+    store
+        .run(|s| {
+            if s.get(&DirId::root().into())?.is_none() {
+                s.put(Document::VirtualDirectory(VirtualDirectoryDoc::root(doc::now())))?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+async fn make_first_admin(
+    store: &Store,
+    config: &ServerConfig,
+) -> Result<(AccessKeyId, Secret), ServerError> {
+    let (cred, secret) =
+        credentials::create(store, "admin (first start)".into(), CredentialRole::Admin, None)
+            .await
+            .map_err(|e| ServerError::Other(e.to_string()))?;
+    let path = config.data_dir.join("secrets/admin.secret");
+    let text = format!("{}\n{}\n", cred.access_key_id, secret.expose());
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || keys::write_private(&p, text.as_bytes()))
+        .await
+        .map_err(|e| ServerError::Other(e.to_string()))??;
+    tracing::info!(access_key_id = %cred.access_key_id, file = %path.display(), "first admin credential created");
+    Ok((cred.access_key_id, secret))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// One log line per request: method, path, status, latency.
+pub async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        operation = "http",
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        duration_ms = started.elapsed().as_millis() as u64
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests;

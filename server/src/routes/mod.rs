@@ -1,0 +1,73 @@
+//! The router, built from one table of routes so that tests can walk every route
+//! (`ROUTES` lists method, path and whether the route is public).
+
+mod auth;
+mod credentials;
+mod health;
+
+use axum::routing::MethodRouter;
+use axum::Router;
+
+use crate::state::AppState;
+
+/// One registered route: method, path (axum syntax) and whether it needs no authentication.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub public: bool,
+}
+
+struct Builder {
+    router: Router<AppState>,
+    routes: Vec<RouteInfo>,
+}
+
+impl Builder {
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[(&'static str, bool)],
+        mr: MethodRouter<AppState>,
+    ) -> Builder {
+        self.router = self.router.route(path, mr);
+        self.routes.extend(methods.iter().map(|&(method, public)| RouteInfo { method, path, public }));
+        self
+    }
+}
+
+fn build() -> Builder {
+    use axum::routing::{get, post};
+    const PUBLIC: bool = true;
+    const AUTH: bool = false;
+    Builder { router: Router::new(), routes: Vec::new() }
+        .add("/health", &[("GET", PUBLIC)], get(health::health))
+        .add("/api/auth/login", &[("POST", PUBLIC)], post(auth::login))
+        .add("/api/auth/whoami", &[("GET", AUTH)], get(auth::whoami))
+        .add("/api/auth/logout", &[("POST", AUTH)], post(auth::logout))
+        .add(
+            "/api/credentials",
+            &[("GET", AUTH), ("POST", AUTH)],
+            get(credentials::list).post(credentials::create),
+        )
+        .add(
+            "/api/credentials/{access_key_id}",
+            &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
+            get(credentials::get).patch(credentials::patch).delete(credentials::delete),
+        )
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<RouteInfo> {
+    build().routes
+}
+
+/// The API as a router (tests call it with `oneshot`; the server serves it over TLS).
+pub fn app(state: AppState) -> Router {
+    build()
+        .router
+        .fallback(|| async { crate::error::ApiError::NotFound("route".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::log_request))
+        .with_state(state)
+}

@@ -1,0 +1,224 @@
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::*;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    store: Store,
+    admin: (AccessKeyId, Secret),
+}
+
+async fn api(login_per_minute: u32) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let (cred, secret) =
+        credentials::create(&store, "admin".into(), CredentialRole::Admin, None).await.unwrap();
+    let state = state::AppState {
+        store: store.clone(),
+        jwt: Arc::new(auth::JwtKeys::from_secret(&[7u8; 32])),
+        login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(login_per_minute))),
+        revoked: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
+    Api { _dir: dir, app, store, admin: (cred.access_key_id, secret) }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (status, value)
+    }
+
+    async fn login(&self, key: &AccessKeyId, secret: &str) -> (StatusCode, Value) {
+        self.call("POST", "/api/auth/login", None, Some(json!({"access_key_id": key, "secret": secret})))
+            .await
+    }
+
+    async fn token(&self) -> String {
+        let (s, v) = self.login(&self.admin.0, self.admin.1.expose()).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn every_route_but_login_and_health_requires_auth() {
+    let api = api(100).await;
+    let routes = routes::routes();
+    assert!(routes.len() >= 8, "{routes:?}");
+    for r in routes {
+        let path = r.path.replace("{access_key_id}", "MFSAAAAAAAAAAAAAAAAA");
+        let body = (r.method != "GET" && r.method != "DELETE").then(|| json!({}));
+        let (status, v) = api.call(r.method, &path, None, body.clone()).await;
+        if r.public {
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} is public", r.method, r.path);
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {} without credentials: {v}", r.method, r.path);
+            assert_eq!(v["error"]["code"], "unauthorized");
+            let (status, _) = api.call(r.method, &path, Some("not.a.jwt"), body).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {} with a bad token", r.method, r.path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn login_whoami_logout() {
+    let api = api(100).await;
+    let token = api.token().await;
+    let (s, me) = api.call("GET", "/api/auth/whoami", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["access_key_id"], api.admin.0.as_str());
+    assert_eq!(me["role"], "admin");
+
+    let (s, v) = api.login(&api.admin.0, "wrong-secret").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_credentials")));
+    let (s, _) = api.login(&AccessKeyId::generate(), "x").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "an unknown key looks the same as a wrong secret");
+
+    let (s, _) = api.call("POST", "/api/auth/logout", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api.call("GET", "/api/auth/whoami", Some(&token), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a logged-out token stops working");
+    let fresh = api.token().await;
+    let (s, _) = api.call("GET", "/api/auth/whoami", Some(&fresh), None).await;
+    assert_eq!(s, StatusCode::OK, "other tokens still work");
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_ip() {
+    let api = api(3).await;
+    for _ in 0..3 {
+        let (s, _) = api.login(&api.admin.0, "wrong").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"access_key_id": api.admin.0, "secret": api.admin.1.expose()}).to_string()))
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "even the right secret, once limited");
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+}
+
+#[tokio::test]
+async fn credentials_lifecycle_and_the_secret_shown_once() {
+    let api = api(100).await;
+    let token = api.token().await;
+    let (s, created) =
+        api.call("POST", "/api/credentials", Some(&token), Some(json!({"name": "laptop CLI"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let key: AccessKeyId = created["access_key_id"].as_str().unwrap().parse().unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+
+    let (s, list) = api.call("GET", "/api/credentials", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let text = list.to_string();
+    assert!(!text.contains(&secret) && !text.contains("verifier"), "never the secret or verifier: {text}");
+    let raw = api.store.get_raw(&agent_core::ids::CredentialId::for_key(&key).into()).unwrap().unwrap();
+    assert!(!raw.body.contains(&secret), "the store keeps only the verifier");
+
+    assert_eq!(api.login(&key, &secret).await.0, StatusCode::OK);
+    let path = format!("/api/credentials/{key}");
+    let (s, v) = api.call("PATCH", &path, Some(&token), Some(json!({"enabled": false}))).await;
+    assert_eq!((s, v["enabled"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!(api.login(&key, &secret).await.0, StatusCode::UNAUTHORIZED, "disabled");
+    let (s, _) = api.call("DELETE", &path, Some(&token), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(api.call("GET", &path, Some(&token), None).await.0, StatusCode::NOT_FOUND);
+
+    // Bad input: 4xx with a JSON error, nothing written.
+    let seq = api.store.last_seq();
+    for body in
+        [json!({"name": ""}), json!({"name": "n", "role": "node"}), json!({"name": 5}), json!({"x": 1})]
+    {
+        let (s, v) = api.call("POST", "/api/credentials", Some(&token), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body} → {v}");
+        assert!(v["error"]["message"].is_string());
+    }
+    assert_eq!(
+        api.call("GET", "/api/credentials/not-a-key", Some(&token), None).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(api.call("GET", "/api/nope", Some(&token), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.store.last_seq(), seq);
+    let (s, _) = api
+        .call(
+            "PATCH",
+            &format!("/api/credentials/{}", api.admin.0),
+            Some(&token),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "no locking yourself out");
+}
+
+#[tokio::test]
+async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        data_dir: dir.path().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        login_per_minute: 100,
+    };
+    let server = start(config.clone()).await.unwrap();
+    let (admin_key, admin_secret) = server.first_admin.clone().expect("first start makes an admin");
+    let saved = std::fs::read_to_string(dir.path().join("secrets/admin.secret")).unwrap();
+    assert!(saved.contains(admin_key.as_str()) && saved.contains(admin_secret.expose()));
+
+    let cert =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/hub.crt")).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(cert).build().unwrap();
+    let base = format!("https://localhost:{}", server.addr.port());
+    let health: Value = client.get(format!("{base}/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"access_key_id": admin_key, "secret": admin_secret.expose()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let fingerprint = server.cert_fingerprint.clone();
+    server.shutdown().await.unwrap();
+
+    let again = start(config).await.unwrap();
+    assert_eq!(again.cert_fingerprint, fingerprint, "the certificate is kept");
+    assert!(again.first_admin.is_none(), "only the first start makes an admin");
+    let root = again.store.get(&DirId::root().into()).unwrap();
+    assert!(matches!(root, Some(Document::VirtualDirectory(d)) if d.virtual_path == "/"));
+    again.shutdown().await.unwrap();
+}

@@ -1,0 +1,99 @@
+//! `mosaicfs server` as a separate process: HTTPS on loopback with its self-signed certificate,
+//! the first admin printed once, login over the wire, a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mosaicfs_tests::{mosaicfs_bin, Proc};
+
+fn start(data: &std::path::Path) -> (Proc, Vec<String>) {
+    let mut p = Proc::spawn(
+        Command::new(mosaicfs_bin())
+            .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    // Read stdout on a thread until it closes, so the server never writes into a closed pipe.
+    let out = p.child.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        let done = line.starts_with("certificate fingerprint");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // A first start prints the admin lines right after; collect what follows promptly.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    (p, lines)
+}
+
+fn field<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| l.trim().strip_prefix(prefix)).map(str::trim)
+}
+
+#[test]
+fn server_process_serves_https_and_prints_the_first_admin_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut server, lines) = start(tmp.path());
+    let url = field(&lines, "control plane listening on").expect("address line").to_owned();
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let saved = std::fs::read_to_string(tmp.path().join("secrets/admin.secret")).unwrap();
+    let mut saved = saved.lines();
+    let (key, secret) = (saved.next().unwrap().to_owned(), saved.next().unwrap().to_owned());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cert =
+            reqwest::Certificate::from_pem(&std::fs::read(tmp.path().join("tls/hub.crt")).unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let base = format!("https://localhost:{port}");
+        let health: serde_json::Value =
+            client.get(format!("{base}/health")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        let unauth = client.get(format!("{base}/api/credentials")).send().await.unwrap();
+        assert_eq!(unauth.status(), 401);
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"access_key_id": key, "secret": secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().expect("a token");
+        let me: serde_json::Value = client
+            .get(format!("{base}/api/auth/whoami"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["access_key_id"], key.as_str());
+    });
+
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(Duration::from_secs(30)).success());
+
+    let (mut again, lines) = start(tmp.path());
+    assert!(field(&lines, "access key id:").is_none(), "no new admin on a later start: {lines:?}");
+    again.signal(libc::SIGTERM);
+    assert!(again.wait(Duration::from_secs(30)).success());
+}
