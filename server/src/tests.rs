@@ -174,6 +174,9 @@ async fn credentials_lifecycle_and_the_secret_shown_once() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(api.call("GET", "/api/nope", Some(&token), None).await.0, StatusCode::NOT_FOUND);
+    let huge = json!({"name": "x".repeat(MAX_BODY_BYTES)});
+    let (s, v) = api.call("POST", "/api/credentials", Some(&token), Some(huge)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
     assert_eq!(api.store.last_seq(), seq);
     let (s, _) = api
         .call(

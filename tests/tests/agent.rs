@@ -168,3 +168,41 @@ fn index_commands_show_what_was_indexed() {
     let bad = node.run(&["index", "--config", node.config.to_str().unwrap(), "search", "[unclosed"]);
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn sighup_changes_the_log_level_without_a_restart() {
+    let node = NodeDir::new("[watcher]\ndebounce_ms = 100\n[log]\nlevel = \"warn\"\n");
+    let mut agent = Proc::spawn(
+        Command::new(mosaicfs_bin())
+            .args(["agent", "--config"])
+            .arg(&node.config)
+            .env_remove("MOSAICFS_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let log = node.data.join("logs/mosaicfs.log");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the agent's store", LONG, || {
+        try_node_id(&node).and_then(|_| node.store_path().exists().then_some(()))
+    });
+    std::fs::write(node.watched.join("quiet.txt"), b"q").unwrap();
+    wait_for("quiet.txt indexed", LONG, || file_id_at(&node, &node.watched.join("quiet.txt")));
+    assert!(!read_log().contains("applied filesystem changes"), "info lines are filtered at warn");
+
+    let config =
+        std::fs::read_to_string(&node.config).unwrap().replace("level = \"warn\"", "level = \"info\"");
+    std::fs::write(&node.config, config).unwrap();
+    agent.signal(libc::SIGHUP);
+    wait_for("the level change logged", LONG, || read_log().contains("log level changed").then_some(()));
+    std::fs::write(node.watched.join("loud.txt"), b"l").unwrap();
+    wait_for("an info line after SIGHUP", LONG, || {
+        read_log().contains("applied filesystem changes").then_some(())
+    });
+    let line = read_log().lines().find(|l| l.contains("applied filesystem changes")).unwrap().to_owned();
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+    assert_eq!(v["fields"]["operation"], "watch");
+    assert!(v["fields"]["duration_ms"].is_u64(), "{line}");
+
+    agent.signal(libc::SIGTERM);
+    assert!(agent.wait(LONG).success());
+}
