@@ -14,11 +14,23 @@ pub const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Keyed hash for made-up salts of unknown access key ids (`GET /api/auth/kdf/{id}`).
+    salt_key: [u8; 32],
 }
 
 impl JwtKeys {
     pub fn from_secret(key: &[u8]) -> JwtKeys {
-        JwtKeys { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
+        use sha2::{Digest, Sha256};
+        let salt_key: [u8; 32] =
+            Sha256::new().chain_update(b"mosaicfs-fake-kdf-salt").chain_update(key).finalize().into();
+        JwtKeys { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key), salt_key }
+    }
+
+    /// A stable 16-byte salt (hex) for an access key id that does not exist.
+    pub fn fake_salt(&self, access_key_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::new().chain_update(self.salt_key).chain_update(access_key_id.as_bytes()).finalize();
+        hex::encode(&h[..16])
     }
 }
 

@@ -11,6 +11,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("invalid credentials")]
     BadCredentials,
+    /// A signed agent request that does not verify: `code` says why (`bad_signature`,
+    /// `clock_skew`, `replay`, `malformed_authorization`, `unknown_credential`).
+    #[error("{message}")]
+    BadSignature { code: &'static str, message: String },
     #[error("not allowed")]
     Forbidden,
     #[error("{0} not found")]
@@ -32,6 +36,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            ApiError::BadSignature { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),

@@ -2,6 +2,8 @@
 //!
 //! Module map:
 //! - [`routes`] — the router, built from one route table (`routes::routes()` lists every route).
+//! - [`agent_auth`] — HMAC-signed agent requests (`/api/agent/*`): window, credential, signature,
+//!   replay.
 //! - [`auth`] — 24-hour JWT sessions and the `Session` extractor; logout revokes by `jti`.
 //! - [`credentials`] — credential records: create (secret shown once), verify (Argon2id off the
 //!   runtime).
@@ -9,10 +11,10 @@
 //! - [`state`] — `AppState` and the login rate limiter.
 //! - [`error`] — `ApiError`: every failure is a 4xx (or 503) with a JSON body.
 //!
-//! Not here yet (issue 3 continues): HMAC-authenticated agent endpoints (the signing itself is in
-//! `agent_core::auth`), transfer tokens, nodes/files/search/vfs/labels endpoints, OpenAPI,
+//! Not here yet (issue 3 continues): agent endpoints beyond the heartbeat, transfer tokens, nodes/files/search/vfs/labels endpoints, OpenAPI,
 //! `mosaicfs up`, `agent init`.
 
+pub mod agent_auth;
 pub mod auth;
 pub mod credentials;
 pub mod error;
@@ -102,6 +104,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         jwt: Arc::new(auth::JwtKeys::from_secret(&jwt_key)),
         login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(config.login_per_minute))),
         revoked: Arc::new(Mutex::new(HashMap::new())),
+        replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
     };
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)

@@ -15,6 +15,8 @@ pub struct AppState {
     pub login_limiter: Arc<Mutex<LoginLimiter>>,
     /// Guarded: `jti` of tokens logged out, with their expiry (unix seconds).
     pub revoked: Arc<Mutex<HashMap<String, i64>>>,
+    /// Guarded: signed agent requests seen within the time window.
+    pub replay: Arc<Mutex<agent_core::auth::ReplayGuard>>,
 }
 
 /// At most `per_minute` login attempts per IP in a sliding minute.

@@ -26,6 +26,7 @@ async fn api(login_per_minute: u32) -> Api {
         jwt: Arc::new(auth::JwtKeys::from_secret(&[7u8; 32])),
         login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(login_per_minute))),
         revoked: Arc::new(Mutex::new(HashMap::new())),
+        replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
     };
     let app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
     Api { _dir: dir, app, store, admin: (cred.access_key_id, secret) }
@@ -224,4 +225,73 @@ async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
     let root = again.store.get(&DirId::root().into()).unwrap();
     assert!(matches!(root, Some(Document::VirtualDirectory(d)) if d.virtual_path == "/"));
     again.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn signed_agent_requests_are_verified() {
+    use agent_core::auth::{derive_verifier, AuthHeader};
+    let api = api(100).await;
+    let token = api.token().await;
+    let (s, created) = api
+        .call(
+            "POST",
+            "/api/credentials",
+            Some(&token),
+            Some(json!({"name": "laptop agent", "role": "node", "node_id": "node-laptop"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let key: AccessKeyId = created["access_key_id"].as_str().unwrap().parse().unwrap();
+    let secret = Secret::from_string(created["secret"].as_str().unwrap().to_owned());
+    // The agent derives K from the public KDF parameters, as it would after joining.
+    let (s, kdf) = api.call("GET", &format!("/api/auth/kdf/{key}"), None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let kdf: agent_core::doc::KdfParams = serde_json::from_value(kdf).unwrap();
+    let k = derive_verifier(&secret, &kdf).unwrap();
+    let (_, fake1) = api.call("GET", "/api/auth/kdf/MFSAAAAAAAAAAAAAAAAA", None, None).await;
+    let (_, fake2) = api.call("GET", "/api/auth/kdf/MFSAAAAAAAAAAAAAAAAA", None, None).await;
+    assert_eq!(fake1, fake2, "unknown ids get stable parameters");
+
+    let send = |header: String, body: &'static str| {
+        let app = api.app.clone();
+        async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/api/agent/heartbeat?x=1")
+                .header("authorization", header)
+                .body(Body::from(body))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes())
+                .unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let good = AuthHeader::sign(&key, &k, "POST", "/api/agent/heartbeat", "x=1", now, b"{}");
+    let (s, v) = send(good.to_string(), "{}").await;
+    assert_eq!((s, v["node_id"].as_str()), (StatusCode::OK, Some("node-laptop")), "{v}");
+    let (s, v) = send(good.to_string(), "{}").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("replay")));
+
+    let tampered = AuthHeader::sign(&key, &k, "POST", "/api/agent/heartbeat", "x=1", now + 1, b"{}");
+    let (s, v) = send(tampered.to_string(), "{\"evil\":1}").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_signature")));
+    let old = AuthHeader::sign(&key, &k, "POST", "/api/agent/heartbeat", "x=1", now - 600, b"{}");
+    let (s, v) = send(old.to_string(), "{}").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("clock_skew")));
+    let (s, v) = send("MOSAICFS-HMAC-SHA256 nonsense".into(), "{}").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("malformed_authorization")));
+
+    // A disabled credential is refused; an admin credential cannot sign agent requests.
+    api.call("PATCH", &format!("/api/credentials/{key}"), Some(&token), Some(json!({"enabled": false})))
+        .await;
+    let h = AuthHeader::sign(&key, &k, "POST", "/api/agent/heartbeat", "x=1", now + 2, b"{}");
+    let (s, v) = send(h.to_string(), "{}").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unknown_credential")));
+    let admin_cred = credentials::get(&api.store, &api.admin.0).await.unwrap().unwrap();
+    let admin_k = derive_verifier(&api.admin.1, &admin_cred.kdf).unwrap();
+    let h = AuthHeader::sign(&api.admin.0, &admin_k, "POST", "/api/agent/heartbeat", "x=1", now, b"{}");
+    assert_eq!(send(h.to_string(), "{}").await.0, StatusCode::FORBIDDEN);
 }

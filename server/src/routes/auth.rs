@@ -67,3 +67,22 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Json<ser
     revoked.insert(session.claims.jti, session.claims.exp);
     Json(serde_json::json!({"logged_out": true}))
 }
+
+/// `GET /api/auth/kdf/{access_key_id}`: the salt and cost a secret's holder needs to derive the
+/// signing key. Public; for an unknown id it answers stable made-up parameters (derived from the
+/// hub's key), so it does not reveal which ids exist.
+pub async fn kdf(
+    State(state): State<AppState>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<Json<agent_core::doc::KdfParams>, ApiError> {
+    let key: AccessKeyId =
+        raw.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))?;
+    match credentials::get(&state.store, &key).await? {
+        Some(c) => Ok(Json(c.kdf)),
+        None => {
+            let mut fake = agent_core::auth::new_kdf_params();
+            fake.salt = state.jwt.fake_salt(key.as_str());
+            Ok(Json(fake))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The router, built from one table of routes so that tests can walk every route
 //! (`ROUTES` lists method, path and whether the route is public).
 
+mod agent;
 mod auth;
 mod credentials;
 mod health;
@@ -20,6 +21,8 @@ pub struct RouteInfo {
 
 struct Builder {
     router: Router<AppState>,
+    /// `/api/agent/*`: HMAC-signed, behind `agent_auth::require_signature`.
+    agent: Router<AppState>,
     routes: Vec<RouteInfo>,
 }
 
@@ -30,7 +33,11 @@ impl Builder {
         methods: &[(&'static str, bool)],
         mr: MethodRouter<AppState>,
     ) -> Builder {
-        self.router = self.router.route(path, mr);
+        if path.starts_with("/api/agent/") {
+            self.agent = self.agent.route(path, mr);
+        } else {
+            self.router = self.router.route(path, mr);
+        }
         self.routes.extend(methods.iter().map(|&(method, public)| RouteInfo { method, path, public }));
         self
     }
@@ -40,9 +47,10 @@ fn build() -> Builder {
     use axum::routing::{get, post};
     const PUBLIC: bool = true;
     const AUTH: bool = false;
-    Builder { router: Router::new(), routes: Vec::new() }
+    Builder { router: Router::new(), agent: Router::new(), routes: Vec::new() }
         .add("/health", &[("GET", PUBLIC)], get(health::health))
         .add("/api/auth/login", &[("POST", PUBLIC)], post(auth::login))
+        .add("/api/auth/kdf/{access_key_id}", &[("GET", PUBLIC)], get(auth::kdf))
         .add("/api/auth/whoami", &[("GET", AUTH)], get(auth::whoami))
         .add("/api/auth/logout", &[("POST", AUTH)], post(auth::logout))
         .add(
@@ -55,6 +63,7 @@ fn build() -> Builder {
             &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
             get(credentials::get).patch(credentials::patch).delete(credentials::delete),
         )
+        .add("/api/agent/heartbeat", &[("POST", AUTH)], post(agent::heartbeat))
 }
 
 /// Every route of the API.
@@ -64,8 +73,14 @@ pub fn routes() -> Vec<RouteInfo> {
 
 /// The API as a router (tests call it with `oneshot`; the server serves it over TLS).
 pub fn app(state: AppState) -> Router {
-    build()
+    let built = build();
+    let agent = built.agent.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::agent_auth::require_signature,
+    ));
+    built
         .router
+        .merge(agent)
         .fallback(|| async { crate::error::ApiError::NotFound("route".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::log_request))

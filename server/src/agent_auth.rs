@@ -1,0 +1,90 @@
+//! HMAC-SHA256 authentication of agent requests (`/api/agent/*`, DESIGN §4, ARCHITECTURE §6.2):
+//! a middleware that checks the window, the credential (enabled, bound to a node), the signature
+//! over method, path, query and body, and replays, then hands the handler an [`AgentIdentity`].
+
+use agent_core::auth::{AuthError, AuthHeader};
+use agent_core::doc::CredentialRole;
+use agent_core::ids::{AccessKeyId, NodeId};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::credentials;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who signed an agent request.
+#[derive(Clone, Debug)]
+pub struct AgentIdentity {
+    pub access_key_id: AccessKeyId,
+    pub node_id: NodeId,
+}
+
+fn bad(e: AuthError) -> ApiError {
+    let code = match e {
+        AuthError::MalformedHeader(_) => "malformed_authorization",
+        AuthError::ClockSkew { .. } => "clock_skew",
+        AuthError::Replay => "replay",
+        _ => "bad_signature",
+    };
+    ApiError::BadSignature { code, message: e.to_string() }
+}
+
+/// The middleware on every `/api/agent/*` route.
+pub async fn require_signature(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized)?
+        .to_str()
+        .map_err(|_| bad(AuthError::MalformedHeader("not ASCII")))?;
+    let auth = AuthHeader::parse(header).map_err(bad)?;
+    let now = chrono::Utc::now().timestamp();
+    agent_core::auth::check_window(auth.timestamp, now).map_err(|e| {
+        tracing::warn!(access_key_id = %auth.credential, error = %e, "agent request outside the time window");
+        bad(e)
+    })?;
+    let cred =
+        credentials::get(&state.store, &auth.credential).await?.ok_or_else(|| ApiError::BadSignature {
+            code: "unknown_credential",
+            message: "unknown or disabled credential".into(),
+        })?;
+    let node_id = match (&cred.role, &cred.node_id, cred.enabled) {
+        (CredentialRole::Node, Some(node), true) => node.clone(),
+        (_, _, false) => {
+            return Err(ApiError::BadSignature {
+                code: "unknown_credential",
+                message: "unknown or disabled credential".into(),
+            })
+        }
+        _ => return Err(ApiError::Forbidden),
+    };
+    let key = agent_core::auth::Verifier::from_hex(&cred.verifier).ok_or_else(|| {
+        ApiError::Internal(format!("credential {} has a malformed verifier", cred.access_key_id))
+    })?;
+
+    let (mut parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.map_err(|_| ApiError::TooLarge)?;
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    auth.verify(&key, &method, &path, &query, &bytes, now).map_err(bad)?;
+    state.replay.lock().unwrap_or_else(|p| p.into_inner()).check_and_record(&auth, now).map_err(bad)?;
+
+    parts.extensions.insert(AgentIdentity { access_key_id: auth.credential, node_id });
+    Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await)
+}
+
+impl FromRequestParts<AppState> for AgentIdentity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<AgentIdentity>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}
