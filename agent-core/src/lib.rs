@@ -3,6 +3,7 @@
 //! Module map (docs/ARCHITECTURE.md has the full picture):
 //!
 //! - [`auth`] — credentials (Argon2id verifier) and HMAC request signing, shared with the hub.
+//! - [`host`] — facts about this machine (host name).
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
@@ -23,6 +24,7 @@ pub mod config;
 #[cfg(feature = "node")]
 pub mod crawler;
 pub mod doc;
+pub mod host;
 pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub use crate::host::hostname;
+
 use crate::doc::{self, Document, NodeDoc, NodeStatus, Platform};
 use crate::ids::{NodeDocId, NodeId, Rev};
 use crate::store::{Store, StoreError};
@@ -86,21 +88,6 @@ fn build(store: &Store, info: &NodeInfo, what: Announce) -> Result<NodeDoc, Stor
         Announce::Stop => node.status = NodeStatus::Offline,
     }
     Ok(node)
-}
-
-/// The machine's host name (`gethostname`), or `localhost` if it cannot be read.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname NUL-terminates on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    match std::str::from_utf8(&buf[..end]) {
-        Ok(s) if !s.is_empty() => s.to_owned(),
-        _ => "localhost".into(),
-    }
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let (store, jwt_key, tls, first_admin_needed) = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dir.join("hub.db"))?;
         let jwt = keys::jwt_key(&dir)?;
-        let tls = keys::tls_identity(&dir, "hub", &hostname())?;
+        let tls = keys::tls_identity(&dir, "hub", &agent_core::host::hostname())?;
         let no_credentials = store.list_type(DocType::Credential)?.is_empty();
         Ok::<_, ServerError>((store, jwt, tls, no_credentials))
     })
@@ -152,12 +152,6 @@ async fn make_first_admin(
         .map_err(|e| ServerError::Other(e.to_string()))??;
     tracing::info!(access_key_id = %cred.access_key_id, file = %path.display(), "first admin credential created");
     Ok((cred.access_key_id, secret))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// One log line per request: method, path, status, latency.
