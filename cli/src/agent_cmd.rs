@@ -48,7 +48,7 @@ async fn serve(config: AgentConfig, level: logging::LevelHandle) -> Result<(), C
 }
 
 /// Re-reads the config file; a bad file is reported and the running level kept.
-async fn reload_level(source: &std::path::Path, level: &logging::LevelHandle) {
+pub(crate) async fn reload_level(source: &std::path::Path, level: &logging::LevelHandle) {
     let source = source.to_owned();
     let loaded = tokio::task::spawn_blocking(move || AgentConfig::load(&source)).await;
     match loaded {

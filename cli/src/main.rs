@@ -5,6 +5,7 @@ mod agent_cmd;
 mod index;
 mod logging;
 mod server_cmd;
+mod up_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Index(index::IndexArgs),
     /// Run the control plane (HTTPS API, credentials, sessions).
     Server(server_cmd::ServerArgs),
+    /// Run this machine's agent and the control plane together in one process.
+    Up(up_cmd::UpArgs),
 }
 
 /// What ends the program, and with which status.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Server(args) => server_cmd::run(args),
+        Command::Up(args) => up_cmd::run(args),
         Command::Index(args) => {
             // A short-lived command piped into `head` should end quietly like any Unix tool.
             // (Only here: the daemons keep Rust's ignored SIGPIPE so a closed socket is an error.)

@@ -97,3 +97,53 @@ fn server_process_serves_https_and_prints_the_first_admin_once() {
     again.signal(libc::SIGTERM);
     assert!(again.wait(Duration::from_secs(30)).success());
 }
+
+#[test]
+fn up_runs_agent_and_control_plane_in_one_process() {
+    let node = mosaicfs_tests::NodeDir::new("");
+    std::fs::write(node.watched.join("hello.txt"), b"hello").unwrap();
+    let mut up = Proc::spawn(
+        Command::new(mosaicfs_bin())
+            .args(["up", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&node.config)
+            .env("MOSAICFS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let out = up.child.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the banner");
+        if let Some(rest) = line.strip_prefix("control plane: ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    assert!(
+        node.data.join("hub.db").exists() && node.data.join("agent.db").exists(),
+        "one data dir, two stores"
+    );
+
+    let hello = node.watched.join("hello.txt");
+    mosaicfs_tests::wait_for("hello.txt indexed", Duration::from_secs(60), || {
+        let store = agent_core::store::Store::open(&node.store_path()).ok()?;
+        let id: agent_core::ids::NodeId =
+            std::fs::read_to_string(node.data.join("node_id")).ok()?.trim().parse().ok()?;
+        store.file_by_path(&id, hello.to_str()?).ok()?
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cert =
+            reqwest::Certificate::from_pem(&std::fs::read(node.data.join("tls/hub.crt")).unwrap()).unwrap();
+        let client = reqwest::Client::builder().add_root_certificate(cert).build().unwrap();
+        let health = client.get(format!("https://localhost:{port}/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+    });
+    up.signal(libc::SIGTERM);
+    assert!(up.wait(Duration::from_secs(60)).success());
+}
