@@ -78,7 +78,7 @@ async fn every_route_but_login_and_health_requires_auth() {
     let routes = routes::routes();
     assert!(routes.len() >= 8, "{routes:?}");
     for r in routes {
-        let path = r.path.replace("{access_key_id}", "MFSAAAAAAAAAAAAAAAAA");
+        let path = r.path.replace("{access_key_id}", "MFSAAAAAAAAAAAAAAAAA").replace("{node_id}", "node-x");
         let body = (r.method != "GET" && r.method != "DELETE").then(|| json!({}));
         let (status, v) = api.call(r.method, &path, None, body.clone()).await;
         if r.public {
@@ -294,4 +294,42 @@ async fn signed_agent_requests_are_verified() {
     let admin_k = derive_verifier(&api.admin.1, &admin_cred.kdf).unwrap();
     let h = AuthHeader::sign(&api.admin.0, &admin_k, "POST", "/api/agent/heartbeat", "x=1", now, b"{}");
     assert_eq!(send(h.to_string(), "{}").await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn registering_a_node_issues_a_credential_bound_to_it() {
+    use agent_core::auth::{derive_verifier, AuthHeader};
+    let api = api(100).await;
+    let token = api.token().await;
+    let (s, reg) =
+        api.call("POST", "/api/nodes/register", Some(&token), Some(json!({"node_id": "node-nas"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    assert_eq!(reg["credential"]["role"], "node");
+    assert_eq!(reg["credential"]["node_id"], "node-nas");
+    let key: AccessKeyId = reg["access_key_id"].as_str().unwrap().parse().unwrap();
+    let secret = Secret::from_string(reg["secret"].as_str().unwrap().to_owned());
+    let kdf: agent_core::doc::KdfParams = serde_json::from_value(reg["kdf"].clone()).unwrap();
+    let k = derive_verifier(&secret, &kdf).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let h = AuthHeader::sign(&key, &k, "POST", "/api/agent/heartbeat", "", now, b"");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/agent/heartbeat")
+        .header("authorization", h.to_string())
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["node_id"], "node-nas", "the hub knows which node signed");
+
+    let (s, generated) = api.call("POST", "/api/nodes/register", Some(&token), Some(json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(generated["node_id"].as_str().unwrap().starts_with("node-"));
+    let (s, _) =
+        api.call("POST", "/api/nodes/register", Some(&token), Some(json!({"node_id": "Bad Id"}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, nodes) = api.call("GET", "/api/nodes", Some(&token), None).await;
+    assert_eq!((s, nodes), (StatusCode::OK, json!([])), "node documents arrive with replication");
+    assert_eq!(api.call("GET", "/api/nodes/node-nas", Some(&token), None).await.0, StatusCode::NOT_FOUND);
 }

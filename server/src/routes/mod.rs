@@ -5,6 +5,7 @@ mod agent;
 mod auth;
 mod credentials;
 mod health;
+mod nodes;
 
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -63,6 +64,9 @@ fn build() -> Builder {
             &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
             get(credentials::get).patch(credentials::patch).delete(credentials::delete),
         )
+        .add("/api/nodes", &[("GET", AUTH)], get(nodes::list))
+        .add("/api/nodes/register", &[("POST", AUTH)], post(nodes::register))
+        .add("/api/nodes/{node_id}", &[("GET", AUTH)], get(nodes::get))
         .add("/api/agent/heartbeat", &[("POST", AUTH)], post(agent::heartbeat))
 }
 
