@@ -78,7 +78,11 @@ async fn every_route_but_login_and_health_requires_auth() {
     let routes = routes::routes();
     assert!(routes.len() >= 8, "{routes:?}");
     for r in routes {
-        let path = r.path.replace("{access_key_id}", "MFSAAAAAAAAAAAAAAAAA").replace("{node_id}", "node-x");
+        let path = r
+            .path
+            .replace("{access_key_id}", "MFSAAAAAAAAAAAAAAAAA")
+            .replace("{node_id}", "node-x")
+            .replace("{file_id}", "0192");
         let body = (r.method != "GET" && r.method != "DELETE").then(|| json!({}));
         let (status, v) = api.call(r.method, &path, None, body.clone()).await;
         if r.public {
@@ -332,4 +336,87 @@ async fn registering_a_node_issues_a_credential_bound_to_it() {
     let (s, nodes) = api.call("GET", "/api/nodes", Some(&token), None).await;
     assert_eq!((s, nodes), (StatusCode::OK, json!([])), "node documents arrive with replication");
     assert_eq!(api.call("GET", "/api/nodes/node-nas", Some(&token), None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn files_by_page_id_path_and_search() {
+    use agent_core::doc::{FileDoc, FileSource, FileStatus};
+    use agent_core::ids::{FileId, Inode, Rev};
+    let api = api(100).await;
+    let token = api.token().await;
+    let node: agent_core::ids::NodeId = "node-laptop".parse().unwrap();
+    let docs: Vec<Document> = (0..5)
+        .map(|i| {
+            let source = FileSource::new(node.clone(), &format!("/home/me/Docs/report-{i}.pdf")).unwrap();
+            Document::File(FileDoc {
+                id: FileId::generate(),
+                rev: Rev::NONE,
+                name: source.name().to_owned(),
+                source,
+                size: i,
+                mtime: doc::now(),
+                mime: Some("application/pdf".into()),
+                inode: Inode::generate(),
+                status: FileStatus::Active,
+                first_seen: doc::now(),
+                deleted_at: None,
+            })
+        })
+        .collect();
+    api.store.put_many(docs).unwrap();
+
+    let (s, p1) = api.call("GET", "/api/files?limit=2", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    assert_eq!(p1["files"].as_array().unwrap().len(), 2);
+    let mut total = 2;
+    let mut cursor = p1["next_cursor"].as_str().unwrap().to_owned();
+    loop {
+        let (_, p) =
+            api.call("GET", &format!("/api/files?limit=2&cursor={cursor}"), Some(&token), None).await;
+        total += p["files"].as_array().unwrap().len();
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(total, 5);
+
+    let id = p1["files"][0]["_id"].as_str().unwrap().to_owned();
+    let (s, f) = api.call("GET", &format!("/api/files/{id}"), Some(&token), None).await;
+    assert_eq!((s, f["_id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+    let (s, f) = api
+        .call(
+            "GET",
+            "/api/files/by-path?node_id=node-laptop&path=/home/me/Docs/report-3.pdf",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!((s, f["size"].as_u64()), (StatusCode::OK, Some(3)));
+    let (s, hits) = api.call("GET", "/api/search?q=REPORT-", Some(&token), None).await;
+    assert_eq!((s, hits["files"].as_array().unwrap().len()), (StatusCode::OK, 5));
+    let (_, hits) = api.call("GET", "/api/search?q=*-4.pdf", Some(&token), None).await;
+    assert_eq!(hits["files"].as_array().unwrap().len(), 1);
+
+    for bad in [
+        "/api/files/by-path?node_id=node-laptop&path=/home/me/../etc/passwd",
+        "/api/files/by-path?node_id=node-laptop&path=/home/me/%2E%2E/etc/passwd",
+        "/api/files/by-path?node_id=node-laptop&path=relative",
+        "/api/files/by-path?node_id=NOT%20A%20NODE&path=/x",
+        "/api/files?limit=0",
+        "/api/files?limit=abc",
+        "/api/files?colour=red",
+        "/api/files?cursor=zz",
+        "/api/search?q=[unclosed",
+        "/api/search?q=",
+        "/api/files/not%20an%20id",
+    ] {
+        let (s, v) = api.call("GET", bad, Some(&token), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["error"]["code"].is_string(), "{bad}: JSON error body");
+    }
+    assert_eq!(
+        api.call("GET", "/api/files/by-path?node_id=node-laptop&path=/nope", Some(&token), None).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

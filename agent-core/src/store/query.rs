@@ -121,6 +121,10 @@ pub(super) mod sql {
         "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name";
     pub const FILES_UNDER: &str =
         concat!("SELECT id FROM files WHERE ", under!(), " AND status = 0 ORDER BY export_parent, name");
+    /// Keyset pagination over every node's files in primary-key order.
+    pub const FILES_PAGE: &str = "SELECT id, node_id, export_parent, name FROM files
+        WHERE status = 0 AND (node_id, export_parent, name) > (?1, ?2, ?3)
+        ORDER BY node_id, export_parent, name LIMIT ?4";
     pub const PARENTS_UNDER: &str = concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
 }
 
@@ -276,6 +280,29 @@ impl Store {
             let mut st = c.prepare_cached(sql::PARENTS_UNDER)?;
             let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// One page of active files (all nodes) in `(node_id, export_parent, name)` order, after the
+    /// given position (`None`: from the start). Returns the page and the position of its last row.
+    #[allow(clippy::type_complexity)]
+    pub fn files_page(
+        &self,
+        after: Option<&(String, String, String)>,
+        limit: usize,
+    ) -> Result<(Vec<FileDoc>, Option<(String, String, String)>)> {
+        self.read(|c| {
+            let empty = (String::new(), String::new(), String::new());
+            let (n, p, name) = after.unwrap_or(&empty);
+            let mut st = c.prepare_cached(sql::FILES_PAGE)?;
+            let rows: Vec<(String, (String, String, String))> = st
+                .query_map(params![n, p, name, limit as i64], |r| {
+                    Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let last = rows.last().map(|(_, k)| k.clone());
+            let docs = bodies_of_files(c, rows.into_iter().map(|(id, _)| id))?;
+            Ok((docs, last))
         })
     }
 

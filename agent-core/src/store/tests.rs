@@ -255,6 +255,7 @@ fn queries_use_their_indexes() {
         (query::sql::FILES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::PARENTS_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::CHANGES_SINCE, "docs_by_seq"),
+        (query::sql::FILES_PAGE, "PRIMARY KEY"),
         (query::sql::LIST_TYPE, "docs_by_type"),
         ("SELECT rev FROM docs WHERE id = ?1", "PRIMARY KEY (id=?)"),
     ];
@@ -287,4 +288,31 @@ fn a_new_document_whose_id_exists_is_a_conflict_and_leaves_no_gap() {
     let results = s.put_many(vec![again.into(), other.into()]).unwrap();
     assert!(matches!(&results[0], Err(PutError::Conflict { stored: Rev(1), .. })), "{:?}", results[0]);
     assert_eq!(results[1].as_ref().unwrap().seq, Seq(2));
+}
+
+#[test]
+fn files_page_walks_every_active_file_once() {
+    let s = Store::open_in_memory().unwrap();
+    let docs: Vec<Document> = (0..25)
+        .map(|i| {
+            let mut f = file(&format!("/d{}/f{i:02}", i % 3));
+            f.rev = Rev::NONE;
+            f.into()
+        })
+        .collect();
+    ok(s.put_many(docs).unwrap());
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, last) = s.files_page(after.as_ref(), 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        seen.extend(page.into_iter().map(|f| f.source.export_path));
+        after = last;
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((seen.len(), sorted.len()), (25, 25));
 }

@@ -4,6 +4,7 @@
 mod agent;
 mod auth;
 mod credentials;
+mod files;
 mod health;
 mod nodes;
 
@@ -64,6 +65,10 @@ fn build() -> Builder {
             &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
             get(credentials::get).patch(credentials::patch).delete(credentials::delete),
         )
+        .add("/api/files", &[("GET", AUTH)], get(files::list))
+        .add("/api/files/by-path", &[("GET", AUTH)], get(files::by_path))
+        .add("/api/files/{file_id}", &[("GET", AUTH)], get(files::get))
+        .add("/api/search", &[("GET", AUTH)], get(files::search))
         .add("/api/nodes", &[("GET", AUTH)], get(nodes::list))
         .add("/api/nodes/register", &[("POST", AUTH)], post(nodes::register))
         .add("/api/nodes/{node_id}", &[("GET", AUTH)], get(nodes::get))
