@@ -11,6 +11,26 @@ use crate::state::AppState;
 
 pub const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
+/// `meta` keys of revoked token ids: `revoked_jti:{jti}` → expiry (unix seconds).
+pub const REVOKED_PREFIX: &str = "revoked_jti:";
+
+/// Loads the revocations that still matter and forgets the expired ones.
+pub fn load_revoked(
+    store: &agent_core::store::Store,
+    now: i64,
+) -> Result<std::collections::HashMap<String, i64>, agent_core::store::StoreError> {
+    let mut live = std::collections::HashMap::new();
+    for (key, value) in store.meta_with_prefix(REVOKED_PREFIX)? {
+        let exp: i64 = value.parse().unwrap_or(0);
+        if exp > now {
+            live.insert(key[REVOKED_PREFIX.len()..].to_owned(), exp);
+        } else {
+            store.meta_delete(&key)?;
+        }
+    }
+    Ok(live)
+}
+
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,

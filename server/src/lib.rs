@@ -22,7 +22,6 @@ pub mod keys;
 pub mod routes;
 pub mod state;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -86,12 +85,13 @@ impl ServerHandle {
 /// serves the API over TLS.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let dir = config.data_dir.clone();
-    let (store, jwt_key, tls, first_admin_needed) = tokio::task::spawn_blocking(move || {
+    let (store, jwt_key, tls, first_admin_needed, revoked) = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dir.join("hub.db"))?;
         let jwt = keys::jwt_key(&dir)?;
         let tls = keys::tls_identity(&dir, "hub", &agent_core::host::hostname())?;
         let no_credentials = store.list_type(DocType::Credential)?.is_empty();
-        Ok::<_, ServerError>((store, jwt, tls, no_credentials))
+        let revoked = auth::load_revoked(&store, chrono::Utc::now().timestamp())?;
+        Ok::<_, ServerError>((store, jwt, tls, no_credentials, revoked))
     })
     .await
     .map_err(|e| ServerError::Other(e.to_string()))??;
@@ -103,7 +103,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         store: store.clone(),
         jwt: Arc::new(auth::JwtKeys::from_secret(&jwt_key)),
         login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(config.login_per_minute))),
-        revoked: Arc::new(Mutex::new(HashMap::new())),
+        revoked: Arc::new(Mutex::new(revoked)),
         replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
     };
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -220,11 +221,17 @@ async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
+    let token = login.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let out = client.post(format!("{base}/api/auth/logout")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(out.status(), 200);
     let fingerprint = server.cert_fingerprint.clone();
     server.shutdown().await.unwrap();
 
     let again = start(config).await.unwrap();
     assert_eq!(again.cert_fingerprint, fingerprint, "the certificate is kept");
+    let base = format!("https://localhost:{}", again.addr.port());
+    let me = client.get(format!("{base}/api/auth/whoami")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 401, "a logged-out token stays logged out after a restart");
     assert!(again.first_admin.is_none(), "only the first start makes an admin");
     let root = again.store.get(&DirId::root().into()).unwrap();
     assert!(matches!(root, Some(Document::VirtualDirectory(d)) if d.virtual_path == "/"));

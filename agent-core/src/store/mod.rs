@@ -196,6 +196,22 @@ impl Store {
         Ok(())
     }
 
+    /// Every `meta` entry whose key starts with `prefix`, in key order.
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let hi = format!("{prefix}\u{10ffff}");
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT key, value FROM meta WHERE key >= ?1 AND key < ?2 ORDER BY key")?;
+            let rows = st.query_map([prefix, hi.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    pub fn meta_delete(&self, key: &str) -> Result<()> {
+        self.writer().conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check`: `Ok` when SQLite reports `ok`, else the problems it lists.
     pub fn integrity_check(&self) -> Result<Result<(), String>> {
         let w = self.writer();

@@ -59,13 +59,22 @@ pub async fn whoami(
     })))
 }
 
-/// `POST /api/auth/logout`: this token stops working.
-pub async fn logout(State(state): State<AppState>, session: Session) -> Json<serde_json::Value> {
+/// `POST /api/auth/logout`: this token stops working, also after a restart of the hub (the
+/// revocation is kept in the hub store's `meta` until the token would have expired).
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (jti, exp) = (session.claims.jti.clone(), session.claims.exp);
+    state
+        .store
+        .run(move |s| s.meta_set(&format!("{}{jti}", crate::auth::REVOKED_PREFIX), &exp.to_string()))
+        .await?;
     let now = chrono::Utc::now().timestamp();
     let mut revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner());
     revoked.retain(|_, exp| *exp > now);
     revoked.insert(session.claims.jti, session.claims.exp);
-    Json(serde_json::json!({"logged_out": true}))
+    Ok(Json(serde_json::json!({"logged_out": true})))
 }
 
 /// `GET /api/auth/kdf/{access_key_id}`: the salt and cost a secret's holder needs to derive the
