@@ -54,6 +54,13 @@ impl From<agent_core::store::StoreError> for ApiError {
     }
 }
 
+/// A malformed id in a path or query is the client's mistake.
+impl From<agent_core::ids::IdError> for ApiError {
+    fn from(e: agent_core::ids::IdError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

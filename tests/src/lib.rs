@@ -100,6 +100,20 @@ impl Proc {
         Proc { child: Some(child), pid }
     }
 
+    /// The child's stdout as lines, read on a thread until it closes (so the child never writes
+    /// into a closed pipe). Spawn with `Stdio::piped()` stdout.
+    pub fn stdout_lines(&mut self) -> std::sync::mpsc::Receiver<String> {
+        use std::io::BufRead;
+        let out = self.child.as_mut().and_then(|c| c.stdout.take()).expect("stdout piped and not yet taken");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    }
+
     /// Sends `sig` to the recorded PID.
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) with a PID we spawned and have not reaped yet.

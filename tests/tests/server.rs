@@ -1,7 +1,6 @@
 //! `mosaicfs server` as a separate process: HTTPS on loopback with its self-signed certificate,
 //! the first admin printed once, login over the wire, a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,14 +14,7 @@ fn start(data: &std::path::Path) -> (Proc, Vec<String>) {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit()),
     );
-    // Read stdout on a thread until it closes, so the server never writes into a closed pipe.
-    let out = p.child.as_mut().unwrap().stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = p.stdout_lines();
     let mut lines = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
         let done = line.starts_with("certificate fingerprint");
@@ -110,13 +102,7 @@ fn up_runs_agent_and_control_plane_in_one_process() {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit()),
     );
-    let out = up.child.as_mut().unwrap().stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = up.stdout_lines();
     let url = loop {
         let line = rx.recv_timeout(Duration::from_secs(60)).expect("the banner");
         if let Some(rest) = line.strip_prefix("control plane: ") {

@@ -84,8 +84,7 @@ pub async fn kdf(
     State(state): State<AppState>,
     axum::extract::Path(raw): axum::extract::Path<String>,
 ) -> Result<Json<agent_core::doc::KdfParams>, ApiError> {
-    let key: AccessKeyId =
-        raw.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))?;
+    let key: AccessKeyId = raw.parse().map_err(ApiError::from)?;
     match credentials::get(&state.store, &key).await? {
         Some(c) => Ok(Json(c.kdf)),
         None => {

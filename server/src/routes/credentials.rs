@@ -57,7 +57,7 @@ pub async fn list(
 }
 
 fn parse_key(raw: &str) -> Result<AccessKeyId, ApiError> {
-    raw.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))
+    raw.parse().map_err(ApiError::from)
 }
 
 /// `GET /api/credentials/{access_key_id}`

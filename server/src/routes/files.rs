@@ -61,8 +61,7 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> Result<Json<FileDoc>, ApiError> {
     let full = if raw.starts_with("file::") { raw } else { format!("file::{raw}") };
-    let id: FileId =
-        full.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))?;
+    let id: FileId = full.parse().map_err(ApiError::from)?;
     let key = DocId::from(&id);
     match state.store.run(move |s| s.get(&key)).await? {
         Some(Document::File(f)) => Ok(Json(f)),
@@ -84,8 +83,7 @@ pub async fn by_path(
     _session: Session,
     QueryParams(q): QueryParams<ByPath>,
 ) -> Result<Json<FileDoc>, ApiError> {
-    let node: NodeId =
-        q.node_id.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))?;
+    let node: NodeId = q.node_id.parse().map_err(ApiError::from)?;
     if FileSource::new(node.clone(), &q.path).is_none() {
         return Err(ApiError::BadRequest(format!("path {:?} is not a normalized absolute path", q.path)));
     }

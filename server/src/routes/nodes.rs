@@ -68,8 +68,7 @@ pub async fn get(
     _session: Session,
     Path(raw): Path<String>,
 ) -> Result<Json<NodeDoc>, ApiError> {
-    let node: NodeId =
-        raw.parse().map_err(|e: agent_core::ids::IdError| ApiError::BadRequest(e.to_string()))?;
+    let node: NodeId = raw.parse().map_err(ApiError::from)?;
     let id = NodeDocId::for_node(&node);
     match state.store.run(move |s| s.get(&id.into())).await? {
         Some(Document::Node(n)) => Ok(Json(n)),
