@@ -6,6 +6,8 @@
 //! - [`host`] — facts about this machine (host name).
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
+//! - [`labels`] — effective labels of a file (assignments + rules): the one evaluator.
+//! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
 //! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
@@ -28,8 +30,10 @@ pub mod host;
 pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;
+pub mod labels;
 #[cfg(feature = "node")]
 pub mod node;
 pub mod store;
+pub mod transfer_token;
 #[cfg(feature = "node")]
 pub mod watcher;

@@ -39,6 +39,7 @@ pub fn run(args: ServerArgs) -> Result<(), CliError> {
             data_dir: data_dir.clone(),
             listen: args.listen,
             login_per_minute: args.login_per_minute,
+            local_node: None,
         };
         let handle = server::start(config).await?;
         let mut banner = format!(

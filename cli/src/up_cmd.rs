@@ -41,6 +41,10 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
             data_dir: config.data_dir.clone(),
             listen: args.listen,
             login_per_minute: args.login_per_minute,
+            local_node: Some(server::state::LocalNode {
+                node_id: config.load_or_create_node_id().map_err(CliError::Config)?,
+                watch_paths: config.watch_paths.clone(),
+            }),
         };
         let source = config.source.clone();
         let hub = server::start(server_config).await?;

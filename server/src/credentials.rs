@@ -105,3 +105,24 @@ pub async fn secret_matches(cred: &CredentialDoc, secret: Secret) -> Result<bool
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(derived.matches(&stored))
 }
+
+/// Disables every enabled credential bound to `node` (soft delete of a node); returns how many.
+pub async fn disable_for_node(store: &Store, node: &NodeId) -> Result<usize, ApiError> {
+    let node = node.clone();
+    let n = store
+        .run(move |s| {
+            let mut n = 0;
+            for d in s.list_type(doc::DocType::Credential)? {
+                if let Document::Credential(mut c) = d {
+                    if c.node_id.as_ref() == Some(&node) && c.enabled {
+                        c.enabled = false;
+                        s.put(c.into())?;
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        })
+        .await?;
+    Ok(n)
+}

@@ -55,6 +55,21 @@ pub fn jwt_key(data_dir: &Path) -> Result<Vec<u8>, KeyError> {
     }
 }
 
+/// The hub's transfer-token key (Ed25519, PKCS#8 PEM): `{data_dir}/hub/transfer_ed25519.pem`.
+pub fn transfer_signer(data_dir: &Path) -> Result<agent_core::transfer_token::TransferSigner, KeyError> {
+    use agent_core::transfer_token::TransferSigner;
+    let path = data_dir.join("hub/transfer_ed25519.pem");
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => TransferSigner::from_pem(&pem).map_err(|e| err(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (signer, pem) = TransferSigner::generate().map_err(|e| err(&path, e))?;
+            write_new(&path, pem.as_bytes(), true)?;
+            Ok(signer)
+        }
+        Err(e) => Err(err(&path, e)),
+    }
+}
+
 /// The listener's certificate and key (PEM) and the certificate's SHA-256 fingerprint.
 pub struct TlsIdentity {
     pub cert_pem: Vec<u8>,
@@ -100,7 +115,9 @@ mod tests {
         assert_eq!(t1.fingerprint, t2.fingerprint);
         assert_eq!(t1.fingerprint.len(), 64);
         use std::os::unix::fs::PermissionsExt;
-        for p in ["hub/jwt.key", "tls/hub.key"] {
+        let t1 = transfer_signer(dir.path()).unwrap();
+        assert_eq!(t1.public_key(), transfer_signer(dir.path()).unwrap().public_key());
+        for p in ["hub/jwt.key", "tls/hub.key", "hub/transfer_ed25519.pem"] {
             let mode = std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{p}");
         }

@@ -24,7 +24,7 @@ pub mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use agent_core::auth::Secret;
 use agent_core::doc::{self, CredentialRole, DocType, Document, VirtualDirectoryDoc};
@@ -41,6 +41,14 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Login attempts per minute per client IP.
     pub login_per_minute: u32,
+    /// The agent running in the same process (`mosaicfs up`), whose files the hub serves.
+    pub local_node: Option<state::LocalNode>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ServerConfig {
+        ServerConfig { data_dir, listen, login_per_minute: 5, local_node: None }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,27 +93,31 @@ impl ServerHandle {
 /// serves the API over TLS.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let dir = config.data_dir.clone();
-    let (store, jwt_key, tls, first_admin_needed, revoked) = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&dir.join("hub.db"))?;
-        let jwt = keys::jwt_key(&dir)?;
-        let tls = keys::tls_identity(&dir, "hub", &agent_core::host::hostname())?;
-        let no_credentials = store.list_type(DocType::Credential)?.is_empty();
-        let revoked = auth::load_revoked(&store, chrono::Utc::now().timestamp())?;
-        Ok::<_, ServerError>((store, jwt, tls, no_credentials, revoked))
-    })
-    .await
-    .map_err(|e| ServerError::Other(e.to_string()))??;
+    let (store, jwt_key, transfer, tls, first_admin_needed, revoked) =
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open_hub(&dir.join("hub.db"))?;
+            let jwt = keys::jwt_key(&dir)?;
+            let transfer = keys::transfer_signer(&dir)?;
+            let tls = keys::tls_identity(&dir, "hub", &agent_core::host::hostname())?;
+            let no_credentials = store.list_type(DocType::Credential)?.is_empty();
+            let revoked = auth::load_revoked(&store, chrono::Utc::now().timestamp())?;
+            Ok::<_, ServerError>((store, jwt, transfer, tls, no_credentials, revoked))
+        })
+        .await
+        .map_err(|e| ServerError::Other(e.to_string()))??;
 
     ensure_root_directory(&store).await?;
     let first_admin = if first_admin_needed { Some(make_first_admin(&store, &config).await?) } else { None };
 
-    let state = state::AppState {
-        store: store.clone(),
-        jwt: Arc::new(auth::JwtKeys::from_secret(&jwt_key)),
-        login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(config.login_per_minute))),
-        revoked: Arc::new(Mutex::new(revoked)),
-        replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
-    };
+    let mut state = state::AppState::new(
+        store.clone(),
+        auth::JwtKeys::from_secret(&jwt_key),
+        config.login_per_minute,
+        revoked,
+        transfer,
+    );
+    state.local = config.local_node.clone().map(Arc::new);
+    state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)
         .await

@@ -5,11 +5,29 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use agent_core::ids::NodeId;
 use agent_core::store::Store;
+use agent_core::transfer_token::TransferSigner;
+
+/// The node that runs in the same process as the hub (`mosaicfs up`): the hub serves the
+/// content of its files directly from disk, and only from under its watch paths.
+#[derive(Clone, Debug)]
+pub struct LocalNode {
+    pub node_id: NodeId,
+    pub watch_paths: Vec<std::path::PathBuf>,
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Signs transfer tokens (EdDSA); its public key is published to agents.
+    pub transfer: Arc<TransferSigner>,
+    pub local: Option<Arc<LocalNode>>,
+    /// SHA-256 of the hub's TLS certificate (reported by `/health`).
+    pub cert_fingerprint: Arc<str>,
+    pub started: Instant,
+    /// Serializes virtual-directory changes (path uniqueness and parent checks).
+    pub vdir_writes: Arc<tokio::sync::Mutex<()>>,
     pub jwt: Arc<crate::auth::JwtKeys>,
     /// Guarded: login attempts per client IP in the current window.
     pub login_limiter: Arc<Mutex<LoginLimiter>>,
@@ -17,6 +35,29 @@ pub struct AppState {
     pub revoked: Arc<Mutex<HashMap<String, i64>>>,
     /// Guarded: signed agent requests seen within the time window.
     pub replay: Arc<Mutex<agent_core::auth::ReplayGuard>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        jwt: crate::auth::JwtKeys,
+        login_per_minute: u32,
+        revoked: HashMap<String, i64>,
+        transfer: TransferSigner,
+    ) -> AppState {
+        AppState {
+            store,
+            transfer: Arc::new(transfer),
+            local: None,
+            cert_fingerprint: Arc::from(""),
+            started: Instant::now(),
+            vdir_writes: Arc::new(tokio::sync::Mutex::new(())),
+            jwt: Arc::new(jwt),
+            login_limiter: Arc::new(Mutex::new(LoginLimiter::new(login_per_minute))),
+            revoked: Arc::new(Mutex::new(revoked)),
+            replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
+        }
+    }
 }
 
 /// At most `per_minute` login attempts per IP in a sliding minute.

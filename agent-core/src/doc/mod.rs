@@ -15,7 +15,7 @@ mod status;
 mod vdir;
 
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
-pub use file::{join_path, FileDoc, FileSource, FileStatus};
+pub use file::{is_normalized_abs, join_path, FileDoc, FileSource, FileStatus};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
 pub use node::{NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint};
 pub use notification::{
@@ -33,7 +33,7 @@ pub use vdir::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DocId, Rev};
+use crate::ids::{DocId, NodeId, Rev};
 
 /// Wall-clock time in UTC, serialized as RFC 3339 with nanoseconds.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
@@ -132,6 +132,13 @@ pub enum Document {
     Notification(NotificationDoc),
 }
 
+/// The writer of a document: the hub, or one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Hub,
+    Node(NodeId),
+}
+
 /// A document whose fields contradict its deterministic id or each other.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("document {id}: {reason}")]
@@ -216,6 +223,29 @@ impl Document {
                 bad(format!("_id must be annotation::{}::{}", a.file_id.key(), a.plugin_name))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Who writes this document (DESIGN §3; ARCHITECTURE §5.3). For a node document, the
+    /// node owns its runtime fields (the hub merges them with its own).
+    pub fn owner(&self) -> Owner {
+        match self {
+            Document::File(f) => Owner::Node(f.source.node_id.clone()),
+            Document::Annotation(a) => Owner::Node(a.node_id.clone()),
+            Document::AgentStatus(s) => Owner::Node(s.node_id.clone()),
+            Document::UtilizationSnapshot(u) => Owner::Node(u.node_id.clone()),
+            Document::Node(n) => Owner::Node(n.node_id.clone()),
+            Document::Notification(n) => match &n.source {
+                NotificationSource::Node { node_id } | NotificationSource::Plugin { node_id, .. } => {
+                    Owner::Node(node_id.clone())
+                }
+                NotificationSource::ControlPlane => Owner::Hub,
+            },
+            Document::VirtualDirectory(_)
+            | Document::Credential(_)
+            | Document::LabelAssignment(_)
+            | Document::LabelRule(_)
+            | Document::Plugin(_) => Owner::Hub,
         }
     }
 

@@ -47,6 +47,22 @@ pub struct NodeDoc {
     pub last_seen: Option<Timestamp>,
 }
 
+impl NodeDoc {
+    /// The hub's merge of an agent push (DESIGN §3): the agent-owned fields of `self` (the
+    /// pushed document) with the hub-owned fields of `stored` (the merged document the hub
+    /// holds, if any), seen online at `now`. `_rev` is left for the caller.
+    pub fn merged_with_hub_fields(mut self, stored: Option<&NodeDoc>, now: Timestamp) -> NodeDoc {
+        if let Some(hub) = stored {
+            self.friendly_name = hub.friendly_name.clone();
+            self.enabled = hub.enabled;
+            self.network_mounts = hub.network_mounts.clone();
+        }
+        self.observed_status = Some(NodeStatus::Online);
+        self.last_seen = Some(now);
+        self
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Platform {
     /// `linux`, `macos`, ... (`std::env::consts::OS`)

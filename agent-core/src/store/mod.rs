@@ -9,8 +9,10 @@
 //! - Every write takes the next sequence number; a document keeps only its latest, so the
 //!   changes feed returns each changed document once.
 
+mod apply;
 pub(crate) mod query;
 mod schema;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -18,8 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use query::{Change, FileEntry, NameQuery, RawDoc, StoreStats};
+pub use apply::Applied;
+pub use query::{Change, FileEntry, RawDoc, StoreStats};
 pub use schema::CURRENT_VERSION;
+pub use search::{NameHits, NameQuery};
 pub use write::{PutError, Written};
 
 use crate::ids::{NodeId, Rev, Seq};
@@ -67,6 +71,8 @@ struct Inner {
     writer: Mutex<Writer>,
     /// Idle reader connections. Never held while `writer` is locked by the same thread.
     readers: Mutex<Vec<Connection>>,
+    /// A hub store: the trigram name index is maintained and searches use it.
+    name_index: bool,
 }
 
 struct Writer {
@@ -88,6 +94,16 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with(path, false)
+    }
+
+    /// Opens a hub store: like [`Store::open`], plus the trigram index on file names that
+    /// `search_names` uses (filled from the existing files on first use, then kept by triggers).
+    pub fn open_hub(path: &Path) -> Result<Store> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, hub: bool) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
                 path: path.to_owned(),
@@ -103,21 +119,37 @@ impl Store {
         // Bulk writes: checkpoint less often (pages rewritten within a window are copied once).
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         schema::migrate(&mut conn)?;
-        Self::with_writer(Some(path.to_owned()), conn)
+        if hub {
+            schema::enable_name_index(&mut conn)?;
+        }
+        Self::with_writer(Some(path.to_owned()), conn, hub)
     }
 
     /// A private in-memory store, for tests.
     pub fn open_in_memory() -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
         schema::migrate(&mut conn)?;
-        Self::with_writer(None, conn)
+        Self::with_writer(None, conn, false)
     }
 
-    fn with_writer(path: Option<PathBuf>, conn: Connection) -> Result<Store> {
+    /// A private in-memory hub store (with the name index), for tests.
+    pub fn open_hub_in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::migrate(&mut conn)?;
+        schema::enable_name_index(&mut conn)?;
+        Self::with_writer(None, conn, true)
+    }
+
+    fn with_writer(path: Option<PathBuf>, conn: Connection, name_index: bool) -> Result<Store> {
         let last: Option<i64> = conn.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
         let writer = Writer { conn, next_seq: last.unwrap_or(0) as u64 + 1 };
         Ok(Store {
-            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                name_index,
+            }),
         })
     }
 

@@ -41,28 +41,6 @@ pub struct FileEntry {
     pub rev: Rev,
 }
 
-/// A filename query.
-#[derive(Clone, Debug)]
-pub enum NameQuery {
-    /// Case-insensitive (ASCII) substring of the name.
-    Substring(String),
-    /// A glob on the name (`*.pdf`, `IMG_??42.*`), case-insensitive.
-    Glob(globset::GlobMatcher),
-}
-
-impl NameQuery {
-    /// A glob when the term has glob metacharacters, otherwise a substring.
-    pub fn parse(term: &str) -> Result<NameQuery, globset::Error> {
-        if term.contains(['*', '?', '[', '{']) {
-            let glob =
-                globset::GlobBuilder::new(term).case_insensitive(true).literal_separator(true).build()?;
-            Ok(NameQuery::Glob(glob.compile_matcher()))
-        } else {
-            Ok(NameQuery::Substring(term.to_owned()))
-        }
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     /// Live (not tombstoned) documents per type.
@@ -75,7 +53,7 @@ pub struct StoreStats {
     pub schema_version: u32,
 }
 
-fn parse_id<T: std::str::FromStr>(s: String, col: usize) -> rusqlite::Result<T>
+pub(super) fn parse_id<T: std::str::FromStr>(s: String, col: usize) -> rusqlite::Result<T>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
@@ -107,6 +85,10 @@ pub(super) mod sql {
     }
     pub const LIST_TYPE: &str =
         "SELECT body FROM docs WHERE type = ?1 AND type <> 'file' AND deleted = 0 ORDER BY id";
+    pub const ID_PREFIX_ASC: &str =
+        "SELECT body FROM docs WHERE id >= ?1 AND id < ?2 AND deleted = 0 ORDER BY id LIMIT ?3";
+    pub const ID_PREFIX_DESC: &str =
+        "SELECT body FROM docs WHERE id >= ?1 AND id < ?2 AND deleted = 0 ORDER BY id DESC LIMIT ?3";
     pub const CHANGES_SINCE: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const FILE_AT: &str = "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
@@ -150,7 +132,10 @@ fn under_params(dir: &str) -> [String; 3] {
     [exact, format!("{base}/"), format!("{base}0")]
 }
 
-fn bodies_of_files(conn: &Connection, ids: impl IntoIterator<Item = String>) -> Result<Vec<FileDoc>> {
+pub(super) fn bodies_of_files(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<Vec<FileDoc>> {
     let mut st = conn.prepare_cached("SELECT body FROM docs WHERE id = ?1")?;
     let mut out = Vec::new();
     for id in ids {
@@ -196,6 +181,31 @@ impl Store {
             let mut st = c.prepare_cached(sql::LIST_TYPE)?;
             let bodies: Vec<String> =
                 st.query_map([doc_type.as_str()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            bodies.iter().map(|b| Ok(serde_json::from_str(b)?)).collect()
+        })
+    }
+
+    /// Live documents whose id starts with `prefix` (for example `utilization::{node}::`), in
+    /// id order (`descending`: reversed), at most `limit`; ascending lists start after the id
+    /// `after`. One range scan of the key.
+    pub fn list_id_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<Document>> {
+        let hi = format!("{prefix}\u{10ffff}");
+        let lo = match after {
+            Some(a) if !descending && a >= prefix => format!("{a}\u{0}"),
+            _ => prefix.to_owned(),
+        };
+        let sql = if descending { sql::ID_PREFIX_DESC } else { sql::ID_PREFIX_ASC };
+        self.read(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            let bodies: Vec<String> = st
+                .query_map(params![lo, hi, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             bodies.iter().map(|b| Ok(serde_json::from_str(b)?)).collect()
         })
     }
@@ -303,41 +313,6 @@ impl Store {
             let last = rows.last().map(|(_, k)| k.clone());
             let docs = bodies_of_files(c, rows.into_iter().map(|(id, _)| id))?;
             Ok((docs, last))
-        })
-    }
-
-    /// Active files (all nodes) whose name matches, ordered by path, at most `limit`.
-    pub fn search_names(&self, query: &NameQuery, limit: usize) -> Result<Vec<FileDoc>> {
-        self.read(|c| {
-            let ids: Vec<String> = match query {
-                NameQuery::Substring(term) => {
-                    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                    let mut st = c.prepare_cached(
-                        "SELECT id FROM files WHERE status = 0 AND name LIKE ?1 ESCAPE '\\'
-                         ORDER BY node_id, export_parent, name LIMIT ?2",
-                    )?;
-                    let rows = st.query_map(params![format!("%{escaped}%"), limit as i64], |r| r.get(0))?;
-                    rows.collect::<rusqlite::Result<_>>()?
-                }
-                NameQuery::Glob(glob) => {
-                    let mut st = c.prepare_cached(
-                        "SELECT id, name FROM files WHERE status = 0 ORDER BY node_id, export_parent, name",
-                    )?;
-                    let mut rows = st.query([])?;
-                    let mut ids = Vec::new();
-                    while let Some(r) = rows.next()? {
-                        let name: String = r.get(1)?;
-                        if glob.is_match(&name) {
-                            ids.push(r.get(0)?);
-                            if ids.len() >= limit {
-                                break;
-                            }
-                        }
-                    }
-                    ids
-                }
-            };
-            bodies_of_files(c, ids)
         })
     }
 

@@ -32,7 +32,59 @@ const MIGRATIONS: &[&str] = &[
          rev           INTEGER NOT NULL,
          PRIMARY KEY (node_id, export_parent, name)
      ) WITHOUT ROWID;",
+    // 2: hub tables. Agents leave them empty: the name index is maintained by triggers that
+    // only a hub store creates (`Store::open_hub`), so crawls never pay for it.
+    "CREATE TABLE merged_docs (
+         id             TEXT PRIMARY KEY,
+         agent_rev      INTEGER NOT NULL,
+         agent_body     TEXT NOT NULL,
+         hub_fields_seq INTEGER NOT NULL DEFAULT 0
+     ) WITHOUT ROWID;
+     CREATE TABLE name_rows (
+         row     INTEGER PRIMARY KEY,
+         file_id TEXT NOT NULL UNIQUE
+     );
+     CREATE VIRTUAL TABLE name_fts USING fts5(name, content='', contentless_delete=1, tokenize='trigram');",
 ];
+
+/// The triggers that keep `name_rows`/`name_fts` equal to the active rows of `files`
+/// (hub stores only). A row enters on insert, and is replaced when an update changes the file
+/// id or its status; the name cannot change in place (it is part of the key).
+pub(super) const NAME_INDEX_TRIGGERS: &str = "
+    CREATE TRIGGER name_index_insert AFTER INSERT ON files WHEN new.status = 0 BEGIN
+        INSERT INTO name_rows(file_id) VALUES (new.id);
+        INSERT INTO name_fts(rowid, name) VALUES (last_insert_rowid(), new.name);
+    END;
+    CREATE TRIGGER name_index_delete AFTER DELETE ON files WHEN old.status = 0 BEGIN
+        DELETE FROM name_fts WHERE rowid = (SELECT row FROM name_rows WHERE file_id = old.id);
+        DELETE FROM name_rows WHERE file_id = old.id;
+    END;
+    CREATE TRIGGER name_index_update AFTER UPDATE OF id, status ON files
+        WHEN old.id <> new.id OR old.status <> new.status BEGIN
+        DELETE FROM name_fts WHERE old.status = 0
+            AND rowid = (SELECT row FROM name_rows WHERE file_id = old.id);
+        DELETE FROM name_rows WHERE old.status = 0 AND file_id = old.id;
+        INSERT INTO name_rows(file_id) SELECT new.id WHERE new.status = 0;
+        INSERT INTO name_fts(rowid, name) SELECT last_insert_rowid(), new.name WHERE new.status = 0;
+    END;
+    INSERT INTO name_rows(file_id) SELECT id FROM files WHERE status = 0;
+    INSERT INTO name_fts(rowid, name)
+        SELECT r.row, f.name FROM name_rows r JOIN files f ON f.id = r.file_id AND f.status = 0;";
+
+/// Creates the name-index triggers (and fills the index from `files`) once. Idempotent.
+pub(super) fn enable_name_index(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let present: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'name_index_insert')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !present {
+        tx.execute_batch(NAME_INDEX_TRIGGERS)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -151,7 +151,12 @@ fn rename_moves_the_projection_and_keeps_the_id() {
 
 #[test]
 fn name_search_substring_and_glob() {
-    let s = Store::open_in_memory().unwrap();
+    for s in [Store::open_in_memory().unwrap(), Store::open_hub_in_memory().unwrap()] {
+        name_search_on(&s);
+    }
+}
+
+fn name_search_on(s: &Store) {
     let paths =
         ["/p/Report_2024.pdf", "/p/report-final.PDF", "/p/100%_done.txt", "/p/a_b.txt", "/p/IMG_0042.jpg"];
     ok(s.put_many(
@@ -184,6 +189,11 @@ fn name_search_substring_and_glob() {
     assert_eq!(find("*.pdf"), vec!["Report_2024.pdf", "report-final.PDF"]);
     assert_eq!(find("IMG_????.*"), vec!["IMG_0042.jpg"]);
     assert_eq!(s.search_names(&NameQuery::parse("*").unwrap(), 2).unwrap().len(), 2);
+    assert_eq!(find("port"), vec!["Report_2024.pdf", "report-final.PDF"]);
+    assert_eq!(find("*2024*.pdf"), vec!["Report_2024.pdf"]);
+    assert_eq!(find("{IMG,xyz}_00[0-9]?.jpg"), vec!["IMG_0042.jpg"]);
+    assert_eq!(find("a_b"), Vec::<String>::new());
+    assert_eq!(find("\\\\"), Vec::<String>::new());
 }
 
 #[test]
@@ -257,6 +267,8 @@ fn queries_use_their_indexes() {
         (query::sql::CHANGES_SINCE, "docs_by_seq"),
         (query::sql::FILES_PAGE, "PRIMARY KEY"),
         (query::sql::LIST_TYPE, "docs_by_type"),
+        (query::sql::ID_PREFIX_ASC, "PRIMARY KEY (id>? AND id<?)"),
+        (query::sql::ID_PREFIX_DESC, "PRIMARY KEY (id>? AND id<?)"),
         ("SELECT rev FROM docs WHERE id = ?1", "PRIMARY KEY (id=?)"),
     ];
     for (q, want) in plans {
@@ -315,4 +327,57 @@ fn files_page_walks_every_active_file_once() {
     sorted.sort();
     sorted.dedup();
     assert_eq!((seen.len(), sorted.len()), (25, 25));
+}
+
+#[test]
+fn hub_name_index_follows_renames_deletes_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    // Files written before the index exists are indexed when the hub opens the store.
+    let plain = Store::open(&path).unwrap();
+    let docs: Vec<Document> = (0..250)
+        .map(|i| {
+            let mut f = file(&format!("/d/invoice-{i:03}.pdf"));
+            f.rev = Rev::NONE;
+            f.into()
+        })
+        .collect();
+    ok(plain.put_many(docs).unwrap());
+    plain.close().unwrap();
+    let s = Store::open_hub(&path).unwrap();
+    let q = NameQuery::parse("invoice").unwrap();
+    assert_eq!(s.count_names(&q).unwrap(), Some(250));
+
+    // Pages cover every hit once.
+    let (mut seen, mut after) = (std::collections::BTreeSet::new(), None);
+    loop {
+        let page = s.search_page(&q, after, 100, &|_| true).unwrap();
+        for f in &page.files {
+            assert!(seen.insert(f.id.clone()), "{} twice", f.name);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 250);
+
+    // Rename, delete, and a filter.
+    let mut f = s.file_by_path(&fixtures::node(), "/d/invoice-007.pdf").unwrap().unwrap();
+    f.source = crate::doc::FileSource::new(f.source.node_id.clone(), "/d/receipt-007.pdf").unwrap();
+    f.name = "receipt-007.pdf".into();
+    s.put(f.into()).unwrap();
+    let mut g = s.file_by_path(&fixtures::node(), "/d/invoice-008.pdf").unwrap().unwrap();
+    g.status = FileStatus::Deleted;
+    s.put(g.clone().into()).unwrap();
+    assert_eq!(s.count_names(&q).unwrap(), Some(248));
+    assert_eq!(s.search_names(&NameQuery::parse("receipt").unwrap(), 10).unwrap().len(), 1);
+    let only_9 = s.search_page(&q, None, 100, &|f| f.name.ends_with("9.pdf")).unwrap();
+    assert_eq!(only_9.files.len(), 25);
+    // The deleted file comes back at the same path: indexed again.
+    g.status = FileStatus::Active;
+    g.rev = Rev(2);
+    s.put(g.into()).unwrap();
+    assert_eq!(s.count_names(&q).unwrap(), Some(249));
+    s.close().unwrap();
 }

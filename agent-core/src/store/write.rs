@@ -33,6 +33,9 @@ pub enum PutError {
     /// SQLite refused the row (for example two files claiming one path).
     #[error("{id}: {reason}")]
     Rejected { id: String, reason: String },
+    /// The sender may not write this document (it is owned by the hub or another node).
+    #[error("{id}: {reason}")]
+    NotOwner { id: String, reason: String },
 }
 
 impl Store {
@@ -125,7 +128,10 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction with the sequence counter; commits if `f` succeeds.
-    fn transaction<R>(&self, f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<R>) -> Result<R> {
+    pub(super) fn transaction<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<R>,
+    ) -> Result<R> {
         match self.transaction_if(|tx, seq| f(tx, seq).map(Some))? {
             Some(out) => Ok(out),
             None => unreachable!("the closure above never returns None"),
@@ -151,14 +157,14 @@ impl Store {
 }
 
 /// Hands out sequence numbers inside one transaction; published only on commit.
-pub(super) struct SeqCounter(u64);
+pub(super) struct SeqCounter(pub(super) u64);
 
 impl SeqCounter {
     fn peek(&self) -> Seq {
         Seq(self.0)
     }
 
-    fn take(&mut self) -> Seq {
+    pub(super) fn take(&mut self) -> Seq {
         let s = Seq(self.0);
         self.0 += 1;
         s
@@ -167,7 +173,7 @@ impl SeqCounter {
 
 /// The primary key of a `files` row.
 #[derive(PartialEq, Eq)]
-struct FileKey {
+pub(super) struct FileKey {
     node: String,
     parent: String,
     name: String,
@@ -183,22 +189,22 @@ impl FileKey {
     }
 }
 
-fn delete_projection(tx: &Transaction<'_>, key: &FileKey, id: &str) -> rusqlite::Result<usize> {
+pub(super) fn delete_projection(tx: &Transaction<'_>, key: &FileKey, id: &str) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "DELETE FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3 AND id = ?4",
     )?
     .execute(params![key.node, key.parent, key.name, id])
 }
 
-struct Existing {
-    rev: Rev,
-    deleted: bool,
-    doc_type: String,
+pub(super) struct Existing {
+    pub(super) rev: Rev,
+    pub(super) deleted: bool,
+    pub(super) doc_type: String,
     /// Where a stored file document sits in the `files` projection.
-    file_key: Option<FileKey>,
+    pub(super) file_key: Option<FileKey>,
 }
 
-fn existing(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Existing>> {
+pub(super) fn existing(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Existing>> {
     tx.prepare_cached(
         "SELECT rev, deleted, type,
                 CASE WHEN type = 'file' THEN json_extract(body, '$.source.node_id') END,
@@ -334,7 +340,12 @@ fn put_one(
 
 /// Keeps the `files` projection equal to the file document just written. At most one row per
 /// (node, path): an active file takes over the row of a deleted document at the same path.
-fn project_file(tx: &Transaction<'_>, f: &FileDoc, rev: Rev, old_key: Option<FileKey>) -> Result<(), String> {
+pub(super) fn project_file(
+    tx: &Transaction<'_>,
+    f: &FileDoc,
+    rev: Rev,
+    old_key: Option<FileKey>,
+) -> Result<(), String> {
     let sql = |e: rusqlite::Error| e.to_string();
     let key = FileKey::of(f);
     if let Some(old) = old_key.filter(|old| *old != key) {

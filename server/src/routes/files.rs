@@ -1,7 +1,7 @@
 use agent_core::doc::{Document, FileDoc, FileSource};
-use agent_core::ids::{DocId, FileId, NodeId};
+use agent_core::ids::{DocId, FileId, Label, NodeId};
 use agent_core::store::NameQuery;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde::Deserialize;
 
@@ -11,7 +11,7 @@ use crate::state::AppState;
 
 const MAX_LIMIT: usize = 1000;
 
-fn limit(l: Option<usize>) -> Result<usize, ApiError> {
+pub(super) fn limit(l: Option<usize>) -> Result<usize, ApiError> {
     match l.unwrap_or(100) {
         0 => Err(ApiError::BadRequest("limit must be at least 1".into())),
         n if n > MAX_LIMIT => Err(ApiError::BadRequest(format!("limit must be at most {MAX_LIMIT}"))),
@@ -92,25 +92,117 @@ pub async fn by_path(
     found.map(Json).ok_or_else(|| ApiError::NotFound(format!("file {}", q.path)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The query of `GET /api/search`. `label` may repeat (labels are ANDed), so the query string
+/// is read as pairs rather than through a struct.
+#[derive(Debug, Default)]
 pub struct SearchQuery {
-    q: String,
+    q: Option<String>,
+    labels: Vec<Label>,
     limit: Option<usize>,
+    cursor: Option<String>,
+    count: bool,
 }
 
-/// `GET /api/search?q=&limit=`: names containing `q` (case-insensitive), or matching it as a
-/// glob when it has `*?[{`.
+impl SearchQuery {
+    fn parse(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))?;
+        let mut q = SearchQuery::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "q" => q.q = Some(v),
+                "label" => q.labels.push(v.parse()?),
+                "limit" => {
+                    q.limit = Some(
+                        v.parse()
+                            .map_err(|_| ApiError::BadRequest(format!("limit {v:?} is not a number")))?,
+                    )
+                }
+                "cursor" => q.cursor = Some(v),
+                "count" => {
+                    q.count =
+                        v.parse().map_err(|_| ApiError::BadRequest("count must be true or false".into()))?
+                }
+                other => return Err(ApiError::BadRequest(format!("unknown query parameter {other:?}"))),
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// `GET /api/search?q=&label=&limit=&cursor=&count=`: active files whose name contains `q`
+/// (case-insensitive) or matches it as a glob when it has `*?[{`, and that carry every `label`.
+/// Through the hub's trigram index (ARCHITECTURE §4.1); `count=true` adds the exact number of
+/// name matches when the index can count them.
 pub async fn search(
     State(state): State<AppState>,
     _session: Session,
-    QueryParams(q): QueryParams<SearchQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = SearchQuery::parse(raw.as_deref())?;
     let limit = limit(q.limit)?;
-    if q.q.is_empty() || q.q.len() > 1000 {
-        return Err(ApiError::BadRequest("q must be 1-1000 bytes".into()));
-    }
-    let query = NameQuery::parse(&q.q).map_err(|e| ApiError::BadRequest(format!("invalid glob: {e}")))?;
-    let files = state.store.run(move |s| s.search_names(&query, limit)).await?;
-    Ok(Json(serde_json::json!({"files": files})))
+    let term = match &q.q {
+        Some(t) if t.is_empty() || t.len() > 1000 => {
+            return Err(ApiError::BadRequest("q must be 1-1000 bytes".into()))
+        }
+        Some(t) => Some(NameQuery::parse(t).map_err(|e| ApiError::BadRequest(format!("invalid glob: {e}")))?),
+        None if q.labels.is_empty() => return Err(ApiError::BadRequest("give q, label, or both".into())),
+        None => None,
+    };
+    let labels = q.labels.clone();
+    let (count, cursor) = (q.count, q.cursor.clone());
+    let (files, next, total) = state
+        .store
+        .run(move |s| {
+            let index = if labels.is_empty() { None } else { Some(super::labels::load_index(s)?) };
+            let keep = |f: &FileDoc| index.as_ref().is_none_or(|i| i.has_all(f, &labels));
+            match term {
+                Some(term) => {
+                    let after = match cursor
+                        .as_deref()
+                        .map(|c| c.strip_prefix('r').and_then(|r| r.parse::<i64>().ok()))
+                    {
+                        Some(None) => return Ok(Err(ApiError::BadRequest("invalid cursor".into()))),
+                        Some(Some(r)) => Some(r),
+                        None => None,
+                    };
+                    let hits = s.search_page(&term, after, limit, &keep)?;
+                    let total = if count { s.count_names(&term)? } else { None };
+                    Ok(Ok((hits.files, hits.next.map(|r| format!("r{r}")), total)))
+                }
+                None => {
+                    // Labels only: walk every file in path order, a page at a time.
+                    let mut after = match cursor.as_deref().map(decode_cursor) {
+                        Some(Err(e)) => return Ok(Err(e)),
+                        Some(Ok(k)) => Some(k),
+                        None => None,
+                    };
+                    let mut out = Vec::new();
+                    loop {
+                        let (page, last) = s.files_page(after.as_ref(), 1000)?;
+                        let done = page.len() < 1000;
+                        for f in page {
+                            if keep(&f) {
+                                out.push(f);
+                                if out.len() == limit {
+                                    let f = &out[limit - 1];
+                                    let k = (
+                                        f.source.node_id.to_string(),
+                                        f.source.export_parent.clone(),
+                                        f.name.clone(),
+                                    );
+                                    return Ok(Ok((out, Some(encode_cursor(&k)), None)));
+                                }
+                            }
+                        }
+                        if done || last.is_none() {
+                            return Ok(Ok((out, None, None)));
+                        }
+                        after = last;
+                    }
+                }
+            }
+        })
+        .await??;
+    Ok(Json(serde_json::json!({"files": files, "next_cursor": next, "total": total})))
 }

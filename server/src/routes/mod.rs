@@ -3,10 +3,13 @@
 
 mod agent;
 mod auth;
+mod content;
 mod credentials;
 mod files;
 mod health;
+mod labels;
 mod nodes;
+mod vdirs;
 
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -68,11 +71,57 @@ fn build() -> Builder {
         .add("/api/files", &[("GET", AUTH)], get(files::list))
         .add("/api/files/by-path", &[("GET", AUTH)], get(files::by_path))
         .add("/api/files/{file_id}", &[("GET", AUTH)], get(files::get))
+        .add("/api/files/{file_id}/content", &[("GET", AUTH)], get(content::content))
         .add("/api/search", &[("GET", AUTH)], get(files::search))
         .add("/api/nodes", &[("GET", AUTH)], get(nodes::list))
         .add("/api/nodes/register", &[("POST", AUTH)], post(nodes::register))
-        .add("/api/nodes/{node_id}", &[("GET", AUTH)], get(nodes::get))
+        .add(
+            "/api/nodes/{node_id}",
+            &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
+            get(nodes::get).patch(nodes::patch).delete(nodes::delete),
+        )
+        .add("/api/nodes/{node_id}/status", &[("GET", AUTH)], get(nodes::status))
+        .add(
+            "/api/nodes/{node_id}/mounts",
+            &[("GET", AUTH), ("POST", AUTH)],
+            get(nodes::mounts).post(nodes::add_mount),
+        )
+        .add(
+            "/api/nodes/{node_id}/mounts/{mount_id}",
+            &[("PATCH", AUTH), ("DELETE", AUTH)],
+            axum::routing::patch(nodes::patch_mount).delete(nodes::delete_mount),
+        )
+        .add("/api/vfs/directories", &[("GET", AUTH)], get(vdirs::list))
+        .add(
+            "/api/vfs/directories/{*path}",
+            &[("GET", AUTH), ("POST", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
+            get(vdirs::get).post(vdirs::create).patch(vdirs::patch).delete(vdirs::delete),
+        )
+        .add("/api/labels", &[("GET", AUTH)], get(labels::list))
+        .add("/api/labels/assignments", &[("GET", AUTH)], get(labels::list_assignments))
+        .add(
+            "/api/labels/assignments/{file_id}",
+            &[("GET", AUTH), ("PUT", AUTH), ("DELETE", AUTH)],
+            get(labels::get_assignment).put(labels::put_assignment).delete(labels::delete_assignment),
+        )
+        .add(
+            "/api/labels/rules",
+            &[("GET", AUTH), ("POST", AUTH)],
+            get(labels::list_rules).post(labels::create_rule),
+        )
+        .add(
+            "/api/labels/rules/{rule_id}",
+            &[("GET", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
+            get(labels::get_rule).patch(labels::patch_rule).delete(labels::delete_rule),
+        )
+        .add("/api/labels/effective", &[("GET", AUTH)], get(labels::effective))
         .add("/api/agent/heartbeat", &[("POST", AUTH)], post(agent::heartbeat))
+        .add("/api/agent/push", &[("POST", AUTH)], post(agent::push))
+        .add("/api/agent/status", &[("POST", AUTH)], post(agent::status))
+        .add("/api/agent/utilization", &[("POST", AUTH)], post(agent::utilization))
+        .add("/api/agent/credentials", &[("GET", AUTH)], get(agent::credential))
+        .add("/api/agent/transfer-token", &[("POST", AUTH)], post(agent::transfer_token))
+        .add("/api/agent/transfer-key", &[("GET", AUTH)], get(agent::transfer_key))
 }
 
 /// Every route of the API.
@@ -91,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .router
         .merge(agent)
         .fallback(|| async { crate::error::ApiError::NotFound("route".into()) })
+        .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::log_request))
         .with_state(state)

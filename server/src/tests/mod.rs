@@ -19,16 +19,17 @@ struct Api {
 
 async fn api(login_per_minute: u32) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let store = Store::open_hub(&dir.path().join("hub.db")).unwrap();
     let (cred, secret) =
         credentials::create(&store, "admin".into(), CredentialRole::Admin, None).await.unwrap();
-    let state = state::AppState {
-        store: store.clone(),
-        jwt: Arc::new(auth::JwtKeys::from_secret(&[7u8; 32])),
-        login_limiter: Arc::new(Mutex::new(state::LoginLimiter::new(login_per_minute))),
-        revoked: Arc::new(Mutex::new(HashMap::new())),
-        replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
-    };
+    let (signer, _) = agent_core::transfer_token::TransferSigner::generate().unwrap();
+    let state = state::AppState::new(
+        store.clone(),
+        auth::JwtKeys::from_secret(&[7u8; 32]),
+        login_per_minute,
+        HashMap::new(),
+        signer,
+    );
     let app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
     Api { _dir: dir, app, store, admin: (cred.access_key_id, secret) }
 }
@@ -202,6 +203,7 @@ async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
         data_dir: dir.path().to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
         login_per_minute: 100,
+        local_node: None,
     };
     let server = start(config.clone()).await.unwrap();
     let (admin_key, admin_secret) = server.first_admin.clone().expect("first start makes an admin");
@@ -426,4 +428,57 @@ async fn files_by_page_id_path_and_search() {
         api.call("GET", "/api/files/by-path?node_id=node-laptop&path=/nope", Some(&token), None).await.0,
         StatusCode::NOT_FOUND
     );
+}
+
+mod agent_push;
+mod resources;
+
+/// A registered node that signs its requests, as an agent does.
+struct Agent {
+    node: agent_core::ids::NodeId,
+    key: AccessKeyId,
+    k: agent_core::auth::Verifier,
+}
+
+impl Api {
+    async fn register(&self, token: &str, node: &str) -> Agent {
+        let (s, reg) =
+            self.call("POST", "/api/nodes/register", Some(token), Some(json!({"node_id": node}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{reg}");
+        let secret = Secret::from_string(reg["secret"].as_str().unwrap().to_owned());
+        let kdf: agent_core::doc::KdfParams = serde_json::from_value(reg["kdf"].clone()).unwrap();
+        Agent {
+            node: node.parse().unwrap(),
+            key: reg["access_key_id"].as_str().unwrap().parse().unwrap(),
+            k: agent_core::auth::derive_verifier(&secret, &kdf).unwrap(),
+        }
+    }
+
+    /// A signed agent request (each with its own timestamp nonce, so none is a replay).
+    async fn signed(
+        &self,
+        agent: &Agent,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static OFFSET: AtomicI64 = AtomicI64::new(0);
+        let now = chrono::Utc::now().timestamp() - 200 + OFFSET.fetch_add(1, Ordering::Relaxed) % 200;
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        let h = agent_core::auth::AuthHeader::sign(&agent.key, &agent.k, method, p, q, now, bytes.as_bytes());
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", h.to_string())
+            .header("content-type", "application/json")
+            .body(Body::from(bytes))
+            .unwrap();
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let v = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes())
+            .unwrap_or(Value::Null);
+        (status, v)
+    }
 }

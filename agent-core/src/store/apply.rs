@@ -1,0 +1,238 @@
+//! Receiving documents another store wrote: the hub applying an agent's push.
+//!
+//! Unlike `put` (optimistic concurrency on a base revision, the writer's own documents), apply
+//! keeps the sender's revision: a document is written iff its `_rev` is higher than the stored
+//! one, otherwise it is `Stale` (the hub already has it or something newer). The stored body is
+//! the JSON as received, with `origin = 1`.
+//!
+//! Node documents have two owners and are merged (ARCHITECTURE §4.2): the agent's revision of
+//! its part is kept in `merged_docs`, and the document in `docs` is the merge with the hub's own
+//! revision counter.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use super::write::{delete_projection, existing, project_file, SeqCounter, Written};
+use super::{PutError, Result, Store};
+use crate::doc::{DocType, Document, NodeDoc, Timestamp};
+use crate::ids::{DocId, Rev};
+
+/// What happened to one applied document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Applied {
+    Written(Written),
+    /// Not newer than what is stored (`current_rev`: the stored revision of the sender's part).
+    Stale {
+        id: DocId,
+        current_rev: Rev,
+    },
+}
+
+/// A document as received: its typed form (`None` for a tombstone) and the raw JSON.
+struct Incoming {
+    id: DocId,
+    doc_type: DocType,
+    rev: Rev,
+    doc: Option<Document>,
+    raw: serde_json::Value,
+}
+
+fn parse_incoming(value: serde_json::Value) -> Result<Incoming, PutError> {
+    let id_text = value.get("_id").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    let invalid = |reason: String| PutError::Invalid { id: id_text.clone(), reason };
+    if !value.is_object() {
+        return Err(invalid("not a JSON object".into()));
+    }
+    let rev = value.get("_rev").and_then(|v| v.as_u64()).filter(|r| *r > 0);
+    let rev = Rev(rev.ok_or_else(|| invalid("_rev must be a positive integer".into()))?);
+    let doc_type = value
+        .get("type")
+        .and_then(|v| v.as_str())
+        .and_then(DocType::parse)
+        .ok_or_else(|| invalid("unknown or missing type".into()))?;
+    if value.get("_deleted").and_then(|v| v.as_bool()) == Some(true) {
+        let id: DocId = id_text.parse().map_err(|e: crate::ids::IdError| invalid(e.to_string()))?;
+        if !id.as_str().starts_with(&format!("{}::", doc_type.id_prefix())) {
+            return Err(invalid(format!("id does not belong to type {}", doc_type.as_str())));
+        }
+        return Ok(Incoming { id, doc_type, rev, doc: None, raw: value });
+    }
+    let doc: Document = serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+    doc.validate().map_err(|e| invalid(e.reason))?;
+    Ok(Incoming { id: doc.id(), doc_type, rev, doc: Some(doc), raw: value })
+}
+
+impl Store {
+    /// Applies documents pushed by an agent, in one transaction, with one result per document
+    /// in input order. `may_write` is the ownership check (DESIGN §3): it sees the pushed
+    /// document and, inside the same transaction, the stored one it would replace, and says why
+    /// the sender may not write it. `now` is the hub's time, recorded as the node's `last_seen`
+    /// when its node document is merged.
+    pub fn apply_pushed(
+        &self,
+        docs: Vec<serde_json::Value>,
+        now: Timestamp,
+        may_write: &dyn Fn(&Document) -> Result<(), String>,
+    ) -> Result<Vec<Result<Applied, PutError>>> {
+        self.transaction(|tx, seq| {
+            Ok(docs
+                .into_iter()
+                .map(|value| {
+                    let incoming = parse_incoming(value)?;
+                    let not_owner = |reason| PutError::NotOwner { id: incoming.id.to_string(), reason };
+                    if let Some(doc) = &incoming.doc {
+                        may_write(doc).map_err(not_owner)?;
+                    }
+                    match stored_document(tx, &incoming.id)? {
+                        Some(stored) => may_write(&stored).map_err(not_owner)?,
+                        // A tombstone over a tombstone is harmless (and answered `stale`); a
+                        // tombstone for an unknown id has no owner to check.
+                        None if incoming.doc.is_none()
+                            && existing(tx, incoming.id.as_str())
+                                .map_err(rejected(&incoming.id))?
+                                .is_none() =>
+                        {
+                            return Err(not_owner("a tombstone for a document the hub does not hold".into()))
+                        }
+                        None => {}
+                    }
+                    isolated(tx, seq, &incoming.id, |tx, seq| match &incoming.doc {
+                        Some(Document::Node(node)) => merge_node(tx, seq, &incoming, node, now),
+                        _ => apply_one(tx, seq, &incoming),
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+/// The live stored document with this id, if any (an unparsable stored body counts as absent:
+/// whoever owns the id may repair it).
+fn stored_document(tx: &Transaction<'_>, id: &DocId) -> Result<Option<Document>, PutError> {
+    let body: Option<String> = tx
+        .prepare_cached("SELECT body FROM docs WHERE id = ?1 AND deleted = 0")
+        .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
+        .map_err(rejected(id))?;
+    Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+}
+
+/// Runs `f` inside a savepoint, rolled back (with the sequence counter) if it fails.
+fn isolated(
+    tx: &Transaction<'_>,
+    seq: &mut SeqCounter,
+    id: &DocId,
+    f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<Applied, PutError>,
+) -> Result<Applied, PutError> {
+    let sql_err = |e: rusqlite::Error| PutError::Rejected { id: id.to_string(), reason: e.to_string() };
+    tx.execute_batch("SAVEPOINT apply").map_err(sql_err)?;
+    let before = seq.0;
+    let result = f(tx, seq);
+    if result.is_err() {
+        seq.0 = before;
+        tx.execute_batch("ROLLBACK TO apply").map_err(sql_err)?;
+    }
+    tx.execute_batch("RELEASE apply").map_err(sql_err)?;
+    result
+}
+
+fn rejected(id: &DocId) -> impl Fn(rusqlite::Error) -> PutError + '_ {
+    move |e| PutError::Rejected { id: id.to_string(), reason: e.to_string() }
+}
+
+/// A single-owner document (or a tombstone): written at the sender's revision if newer.
+fn apply_one(tx: &Transaction<'_>, seq: &mut SeqCounter, inc: &Incoming) -> Result<Applied, PutError> {
+    let id = &inc.id;
+    let old = existing(tx, id.as_str()).map_err(rejected(id))?;
+    if let Some(o) = &old {
+        if o.doc_type != inc.doc_type.as_str() {
+            return Err(PutError::Invalid {
+                id: id.to_string(),
+                reason: format!("id already used by a {} document", o.doc_type),
+            });
+        }
+        if o.rev >= inc.rev {
+            return Ok(Applied::Stale { id: id.clone(), current_rev: o.rev });
+        }
+    }
+    let s = seq.take();
+    let deleted = inc.doc.is_none();
+    tx.prepare_cached(
+        "INSERT INTO docs (id, type, rev, seq, deleted, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+         ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, seq = excluded.seq,
+             deleted = excluded.deleted, origin = 1, body = excluded.body",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            id.as_str(),
+            inc.doc_type.as_str(),
+            inc.rev.0 as i64,
+            s.0 as i64,
+            deleted,
+            inc.raw.to_string()
+        ])
+    })
+    .map_err(rejected(id))?;
+    let old_key = old.and_then(|o| o.file_key);
+    match &inc.doc {
+        Some(Document::File(f)) => project_file(tx, f, inc.rev, old_key)
+            .map_err(|reason| PutError::Rejected { id: id.to_string(), reason })?,
+        None => {
+            if let Some(key) = old_key {
+                delete_projection(tx, &key, id.as_str()).map_err(rejected(id))?;
+            }
+        }
+        Some(_) => {}
+    }
+    Ok(Applied::Written(Written { id: id.clone(), rev: inc.rev, seq: s }))
+}
+
+/// A node document pushed by its agent, merged with the hub-owned fields (ARCHITECTURE §4.2).
+fn merge_node(
+    tx: &Transaction<'_>,
+    seq: &mut SeqCounter,
+    inc: &Incoming,
+    pushed: &NodeDoc,
+    now: Timestamp,
+) -> Result<Applied, PutError> {
+    let id = &inc.id;
+    let agent_rev: Option<i64> = tx
+        .prepare_cached("SELECT agent_rev FROM merged_docs WHERE id = ?1")
+        .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
+        .map_err(rejected(id))?;
+    if let Some(agent_rev) = agent_rev.map(|r| Rev(r as u64)).filter(|r| *r >= inc.rev) {
+        return Ok(Applied::Stale { id: id.clone(), current_rev: agent_rev });
+    }
+    let stored_body: Option<(i64, bool, String)> = tx
+        .prepare_cached("SELECT rev, deleted, body FROM docs WHERE id = ?1")
+        .and_then(|mut st| st.query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .map_err(rejected(id))?;
+    let (hub_rev, stored) = match &stored_body {
+        Some((rev, false, body)) => match serde_json::from_str::<Document>(body) {
+            Ok(Document::Node(n)) => (Rev(*rev as u64), Some(n)),
+            _ => (Rev(*rev as u64), None),
+        },
+        Some((rev, true, _)) => (Rev(*rev as u64), None),
+        None => (Rev::NONE, None),
+    };
+    let mut merged = pushed.clone().merged_with_hub_fields(stored.as_ref(), now);
+    let rev = hub_rev.next();
+    merged.rev = rev;
+    let body = serde_json::to_string(&Document::Node(merged))
+        .map_err(|e| PutError::Invalid { id: id.to_string(), reason: e.to_string() })?;
+    let s = seq.take();
+    tx.prepare_cached(
+        "INSERT INTO docs (id, type, rev, seq, deleted, origin, body) VALUES (?1, 'node', ?2, ?3, 0, 0, ?4)
+         ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, seq = excluded.seq, deleted = 0,
+             origin = 0, body = excluded.body",
+    )
+    .and_then(|mut st| st.execute(params![id.as_str(), rev.0 as i64, s.0 as i64, body]))
+    .map_err(rejected(id))?;
+    tx.prepare_cached(
+        "INSERT INTO merged_docs (id, agent_rev, agent_body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(id) DO UPDATE SET agent_rev = excluded.agent_rev, agent_body = excluded.agent_body",
+    )
+    .and_then(|mut st| st.execute(params![id.as_str(), inc.rev.0 as i64, inc.raw.to_string()]))
+    .map_err(rejected(id))?;
+    Ok(Applied::Written(Written { id: id.clone(), rev, seq: s }))
+}

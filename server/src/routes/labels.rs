@@ -1,0 +1,362 @@
+//! `/api/labels`: direct assignments (one document per file, deterministic id, upsert), rules
+//! (labels for every file under a path prefix), and effective labels through the one
+//! evaluator, `agent_core::labels::LabelIndex`.
+
+use agent_core::doc::{self, Document, FileDoc, LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
+use agent_core::ids::{DocId, FileId, Label, LabelAssignmentId, LabelRuleId, Rev};
+use agent_core::labels::LabelIndex;
+use agent_core::store::Store;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::auth::Session;
+use crate::error::{ApiError, JsonBody, QueryParams};
+use crate::state::AppState;
+
+const MAX_LABELS: usize = 100;
+
+/// Every assignment and rule, as the evaluator (built per request; the rule engine keeps a
+/// materialized one).
+pub fn load_index(s: &Store) -> agent_core::store::Result<LabelIndex> {
+    let mut assignments = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_id_prefix("label_file::", after.as_deref(), 5000, false)?;
+        let done = page.len() < 5000;
+        for d in page {
+            if let Document::LabelAssignment(a) = d {
+                after = Some(a.id.to_string());
+                assignments.push(a);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let rules: Vec<LabelRuleDoc> = s
+        .list_type(doc::DocType::LabelRule)?
+        .into_iter()
+        .filter_map(|d| match d {
+            Document::LabelRule(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    Ok(LabelIndex::new(&assignments, &rules))
+}
+
+fn file_id(raw: &str) -> Result<FileId, ApiError> {
+    let full = if raw.starts_with("file::") { raw.to_owned() } else { format!("file::{raw}") };
+    Ok(full.parse()?)
+}
+
+fn check_labels(labels: &[Label]) -> Result<(), ApiError> {
+    if labels.len() > MAX_LABELS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_LABELS} labels")));
+    }
+    Ok(())
+}
+
+async fn load_file(store: &Store, id: &FileId) -> Result<FileDoc, ApiError> {
+    let key = DocId::from(id);
+    match store.run(move |s| s.get(&key)).await? {
+        Some(Document::File(f)) => Ok(f),
+        _ => Err(ApiError::NotFound(format!("file {id}"))),
+    }
+}
+
+/// `GET /api/labels`: every label in use, with how many files and rules carry it.
+pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<serde_json::Value>, ApiError> {
+    let index = state.store.run(load_index).await?;
+    let labels: Vec<serde_json::Value> = index
+        .all_labels()
+        .into_iter()
+        .map(|(l, u)| serde_json::json!({"label": l, "files": u.files, "rules": u.rules}))
+        .collect();
+    Ok(Json(serde_json::json!({"labels": labels})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/labels/assignments?limit=&cursor=`: direct assignments in id order.
+pub async fn list_assignments(
+    State(state): State<AppState>,
+    _s: Session,
+    QueryParams(q): QueryParams<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = super::files::limit(q.limit)?;
+    let after = match q.cursor {
+        Some(c) => Some(c.parse::<LabelAssignmentId>()?.to_string()),
+        None => None,
+    };
+    let docs =
+        state.store.run(move |s| s.list_id_prefix("label_file::", after.as_deref(), limit, false)).await?;
+    let next = if docs.len() == limit { docs.last().map(|d| d.id().to_string()) } else { None };
+    Ok(Json(serde_json::json!({"assignments": docs, "next_cursor": next})))
+}
+
+/// `GET /api/labels/assignments/{file_id}`
+pub async fn get_assignment(
+    State(state): State<AppState>,
+    _s: Session,
+    Path(raw): Path<String>,
+) -> Result<Json<LabelAssignmentDoc>, ApiError> {
+    let file = file_id(&raw)?;
+    let id = DocId::from(LabelAssignmentId::for_file(&file));
+    match state.store.run(move |s| s.get(&id)).await? {
+        Some(Document::LabelAssignment(a)) => Ok(Json(a)),
+        _ => Err(ApiError::NotFound(format!("label assignment for {file}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLabels {
+    labels: Vec<Label>,
+}
+
+/// `PUT /api/labels/assignments/{file_id}`: sets the file's direct labels (creates or replaces
+/// the one assignment document of the file; an empty list removes it).
+pub async fn put_assignment(
+    State(state): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<SetLabels>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let file = file_id(&raw)?;
+    check_labels(&body.labels)?;
+    load_file(&state.store, &file).await?;
+    let mut labels = body.labels;
+    labels.sort();
+    labels.dedup();
+    let by = session.claims.sub.clone();
+    let result = state
+        .store
+        .run(move |s| {
+            let id = LabelAssignmentId::for_file(&file);
+            for _ in 0..5 {
+                let current = match s.get(&DocId::from(&id))? {
+                    Some(Document::LabelAssignment(a)) => Some(a),
+                    _ => None,
+                };
+                let written = match (&current, labels.is_empty()) {
+                    (None, true) => return Ok(None),
+                    (Some(a), true) => s.delete(&DocId::from(&id), a.rev).map(|_| None),
+                    (_, false) => {
+                        let doc = LabelAssignmentDoc {
+                            id: id.clone(),
+                            rev: current.as_ref().map_or(Rev::NONE, |a| a.rev),
+                            file_id: file.clone(),
+                            labels: labels.clone(),
+                            updated_at: doc::now(),
+                            updated_by: Some(by.clone()),
+                        };
+                        s.put(doc.clone().into()).map(|w| Some(LabelAssignmentDoc { rev: w.rev, ..doc }))
+                    }
+                };
+                match written {
+                    Err(e) if e.as_conflict().is_some() => continue,
+                    other => return other,
+                }
+            }
+            Err(agent_core::store::StoreError::Task("assignment kept changing".into()))
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"assignment": result})))
+}
+
+/// `DELETE /api/labels/assignments/{file_id}`
+pub async fn delete_assignment(
+    State(state): State<AppState>,
+    session: Session,
+    path: Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let Json(a) = get_assignment(State(state.clone()), session, Path(path.0.clone())).await?;
+    let id = DocId::from(&a.id);
+    state.store.run(move |s| s.delete(&id, a.rev)).await.map_err(conflict_or)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn conflict_or(e: agent_core::store::StoreError) -> ApiError {
+    if e.as_conflict().is_some() {
+        ApiError::Conflict(e.to_string())
+    } else {
+        ApiError::from(e)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRule {
+    name: String,
+    /// `"*"` or a node id.
+    node_id: NodeSelector,
+    /// A directory prefix starting and ending with `/`.
+    path_prefix: String,
+    labels: Vec<Label>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn check_rule(name: &str, prefix: &str, labels: &[Label]) -> Result<(), ApiError> {
+    let n = name.trim().chars().count();
+    if n == 0 || n > 200 {
+        return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
+    }
+    let dir = prefix.strip_suffix('/').unwrap_or("");
+    let normalized = dir.is_empty() && prefix == "/"
+        || agent_core::doc::FileSource::new("node-x".parse().expect("valid node id"), dir).is_some();
+    if !prefix.ends_with('/') || !normalized {
+        return Err(ApiError::BadRequest(format!(
+            "path_prefix {prefix:?} must be a normalized absolute directory path ending in '/'"
+        )));
+    }
+    if labels.is_empty() {
+        return Err(ApiError::BadRequest("a rule needs at least one label".into()));
+    }
+    check_labels(labels)
+}
+
+fn rules_of(docs: Vec<Document>) -> Vec<LabelRuleDoc> {
+    docs.into_iter()
+        .filter_map(|d| match d {
+            Document::LabelRule(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `GET /api/labels/rules`
+pub async fn list_rules(
+    State(state): State<AppState>,
+    _s: Session,
+) -> Result<Json<Vec<LabelRuleDoc>>, ApiError> {
+    Ok(Json(rules_of(state.store.run(|s| s.list_type(doc::DocType::LabelRule)).await?)))
+}
+
+/// `POST /api/labels/rules`
+pub async fn create_rule(
+    State(state): State<AppState>,
+    _s: Session,
+    JsonBody(r): JsonBody<NewRule>,
+) -> Result<(StatusCode, Json<LabelRuleDoc>), ApiError> {
+    check_rule(&r.name, &r.path_prefix, &r.labels)?;
+    let now = doc::now();
+    let mut rule = LabelRuleDoc {
+        id: LabelRuleId::generate(),
+        rev: Rev::NONE,
+        name: r.name.trim().to_owned(),
+        node_id: r.node_id,
+        path_prefix: r.path_prefix,
+        labels: r.labels,
+        enabled: r.enabled,
+        created_at: now,
+        updated_at: now,
+    };
+    let doc = rule.clone();
+    rule.rev = state.store.run(move |s| s.put(doc.into())).await?.rev;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+fn rule_id(raw: &str) -> Result<LabelRuleId, ApiError> {
+    let full = if raw.starts_with("label_rule::") { raw.to_owned() } else { format!("label_rule::{raw}") };
+    Ok(full.parse()?)
+}
+
+/// `GET /api/labels/rules/{rule_id}`
+pub async fn get_rule(
+    State(state): State<AppState>,
+    _s: Session,
+    Path(raw): Path<String>,
+) -> Result<Json<LabelRuleDoc>, ApiError> {
+    let id = DocId::from(rule_id(&raw)?);
+    match state.store.run(move |s| s.get(&id)).await? {
+        Some(Document::LabelRule(r)) => Ok(Json(r)),
+        _ => Err(ApiError::NotFound(format!("rule {raw}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulePatch {
+    #[serde(rename = "_rev")]
+    rev: Rev,
+    name: Option<String>,
+    node_id: Option<NodeSelector>,
+    path_prefix: Option<String>,
+    labels: Option<Vec<Label>>,
+    enabled: Option<bool>,
+}
+
+/// `PATCH /api/labels/rules/{rule_id}` against the revision read (`_rev`; 409 when stale).
+pub async fn patch_rule(
+    State(state): State<AppState>,
+    s: Session,
+    Path(raw): Path<String>,
+    JsonBody(p): JsonBody<RulePatch>,
+) -> Result<Json<LabelRuleDoc>, ApiError> {
+    let Json(mut rule) = get_rule(State(state.clone()), s, Path(raw)).await?;
+    if rule.rev != p.rev {
+        return Err(ApiError::Conflict(format!("rule is at revision {}, not {}", rule.rev, p.rev)));
+    }
+    if let Some(v) = p.name {
+        rule.name = v.trim().to_owned();
+    }
+    if let Some(v) = p.node_id {
+        rule.node_id = v;
+    }
+    if let Some(v) = p.path_prefix {
+        rule.path_prefix = v;
+    }
+    if let Some(v) = p.labels {
+        rule.labels = v;
+    }
+    if let Some(v) = p.enabled {
+        rule.enabled = v;
+    }
+    check_rule(&rule.name, &rule.path_prefix, &rule.labels)?;
+    rule.updated_at = doc::now();
+    let doc = rule.clone();
+    rule.rev = state.store.run(move |s| s.put(doc.into())).await.map_err(conflict_or)?.rev;
+    Ok(Json(rule))
+}
+
+/// `DELETE /api/labels/rules/{rule_id}`
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    s: Session,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let Json(rule) = get_rule(State(state.clone()), s, Path(raw)).await?;
+    let id = DocId::from(&rule.id);
+    state.store.run(move |s| s.delete(&id, rule.rev)).await.map_err(conflict_or)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveQuery {
+    file_id: String,
+}
+
+/// `GET /api/labels/effective?file_id=`: the file's labels and where each comes from.
+pub async fn effective(
+    State(state): State<AppState>,
+    _s: Session,
+    QueryParams(q): QueryParams<EffectiveQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let file = load_file(&state.store, &file_id(&q.file_id)?).await?;
+    let index = state.store.run(load_index).await?;
+    let eff = index.effective(&file);
+    Ok(Json(serde_json::json!({"file_id": file.id, "effective": eff})))
+}

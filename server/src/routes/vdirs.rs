@@ -1,0 +1,251 @@
+//! `/api/vfs/directories`: virtual directory documents (hub-owned). Listing a directory's
+//! contents (`GET /api/vfs`) needs the rule engine and arrives with it (issue 5).
+
+use agent_core::doc::{self, DocType, Document, MountEntry, StepOp, VirtualDirectoryDoc};
+use agent_core::ids::{DirId, DocId, Inode, Rev};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::auth::Session;
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
+/// Deepest virtual path accepted (components below the root).
+pub const MAX_DEPTH: usize = 32;
+const MAX_MOUNTS: usize = 64;
+const MAX_STEPS: usize = 256;
+
+/// The virtual path of a `{*path}` route parameter: `work/pdfs` → `/work/pdfs`. Checked:
+/// normalized, not the root, not under `/federation/` (reserved), at most [`MAX_DEPTH`] deep,
+/// components of at most 255 bytes without control characters.
+pub fn virtual_path(raw: &str) -> Result<String, ApiError> {
+    let path = format!("/{}", raw.trim_start_matches('/'));
+    let bad = |why: &str| Err(ApiError::BadRequest(format!("virtual_path {path:?}: {why}")));
+    if path == "/" {
+        return bad("the root directory is a system directory");
+    }
+    if !doc::is_normalized_abs(&path) {
+        return bad("not a normalized absolute path (no empty, '.' or '..' components, no trailing '/')");
+    }
+    if path == "/federation" || path.starts_with("/federation/") {
+        return bad("/federation/ is reserved");
+    }
+    let parts: Vec<&str> = path[1..].split('/').collect();
+    if parts.len() > MAX_DEPTH {
+        return bad(&format!("deeper than {MAX_DEPTH} levels"));
+    }
+    if parts.iter().any(|p| p.len() > 255 || p.chars().any(char::is_control)) {
+        return bad("components must be at most 255 bytes, without control characters");
+    }
+    Ok(path)
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// Checks a directory's mounts as far as the document model goes (the rule engine compiles the
+/// steps themselves and names a bad one).
+fn check_mounts(mounts: &[MountEntry]) -> Result<(), ApiError> {
+    if mounts.len() > MAX_MOUNTS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_MOUNTS} mounts")));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let at = format!("mounts[{i}]");
+        if m.mount_id.is_empty() || m.mount_id.len() > 64 || !ids.insert(m.mount_id.as_str()) {
+            return Err(ApiError::BadRequest(format!("{at}.mount_id must be 1-64 bytes and unique")));
+        }
+        if !doc::is_normalized_abs(&m.source.export_path) {
+            return Err(ApiError::BadRequest(format!(
+                "{at}.source.export_path {:?} is not a normalized absolute path",
+                m.source.export_path
+            )));
+        }
+        if m.steps.len() > MAX_STEPS {
+            return Err(ApiError::BadRequest(format!("{at}: at most {MAX_STEPS} steps")));
+        }
+        for (j, step) in m.steps.iter().enumerate() {
+            let at = format!("{at}.steps[{j}]");
+            match &step.op {
+                StepOp::Glob { pattern } => {
+                    globset::Glob::new(pattern)
+                        .map_err(|e| ApiError::BadRequest(format!("{at}: invalid glob {pattern:?}: {e}")))?;
+                }
+                StepOp::Regex { pattern, .. } if pattern.len() > 1000 => {
+                    return Err(ApiError::BadRequest(format!("{at}: regex longer than 1000 bytes")));
+                }
+                StepOp::Size { min_bytes: Some(lo), max_bytes: Some(hi) } if lo > hi => {
+                    return Err(ApiError::BadRequest(format!("{at}: min_bytes {lo} > max_bytes {hi}")));
+                }
+                StepOp::Mime { types } if types.iter().any(|t| t.split('/').count() != 2) => {
+                    return Err(ApiError::BadRequest(format!("{at}: mime types are type/subtype or type/*")));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dirs_of(docs: Vec<Document>) -> Vec<VirtualDirectoryDoc> {
+    docs.into_iter()
+        .filter_map(|d| match d {
+            Document::VirtualDirectory(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn all_dirs(state: &AppState) -> Result<Vec<VirtualDirectoryDoc>, ApiError> {
+    Ok(dirs_of(state.store.run(|s| s.list_type(DocType::VirtualDirectory)).await?))
+}
+
+async fn find(state: &AppState, path: &str) -> Result<VirtualDirectoryDoc, ApiError> {
+    all_dirs(state)
+        .await?
+        .into_iter()
+        .find(|d| d.virtual_path == path)
+        .ok_or_else(|| ApiError::NotFound(format!("directory {path}")))
+}
+
+/// `GET /api/vfs/directories`: every virtual directory document, by path.
+pub async fn list(
+    State(state): State<AppState>,
+    _s: Session,
+) -> Result<Json<Vec<VirtualDirectoryDoc>>, ApiError> {
+    let mut dirs = all_dirs(&state).await?;
+    dirs.sort_by(|a, b| a.virtual_path.cmp(&b.virtual_path));
+    Ok(Json(dirs))
+}
+
+/// `GET /api/vfs/directories/{*path}`
+pub async fn get(
+    State(state): State<AppState>,
+    _s: Session,
+    Path(raw): Path<String>,
+) -> Result<Json<VirtualDirectoryDoc>, ApiError> {
+    let path = if raw.trim_matches('/').is_empty() { "/".to_owned() } else { virtual_path(&raw)? };
+    Ok(Json(find(&state, &path).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDir {
+    #[serde(default)]
+    enforce_steps_on_children: bool,
+    #[serde(default)]
+    mounts: Vec<MountEntry>,
+}
+
+/// `POST /api/vfs/directories/{*path}`: creates a directory under an existing parent (409 if the
+/// path exists or the parent does not).
+pub async fn create(
+    State(state): State<AppState>,
+    _s: Session,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<NewDir>,
+) -> Result<(StatusCode, Json<VirtualDirectoryDoc>), ApiError> {
+    let path = virtual_path(&raw)?;
+    check_mounts(&body.mounts)?;
+    let _guard = state.vdir_writes.lock().await;
+    let dirs = all_dirs(&state).await?;
+    if dirs.iter().any(|d| d.virtual_path == path) {
+        return Err(ApiError::Conflict(format!("directory {path} exists")));
+    }
+    let parent = parent_of(&path);
+    if !dirs.iter().any(|d| d.virtual_path == parent) {
+        return Err(ApiError::Conflict(format!("parent directory {parent} does not exist; create it first")));
+    }
+    let now = doc::now();
+    let mut dir = VirtualDirectoryDoc {
+        id: DirId::generate(),
+        rev: Rev::NONE,
+        name: path.rsplit('/').next().unwrap_or_default().to_owned(),
+        virtual_path: path,
+        inode: Inode::generate(),
+        system: false,
+        enforce_steps_on_children: body.enforce_steps_on_children,
+        mounts: body.mounts,
+        created_at: now,
+        updated_at: now,
+    };
+    let d = dir.clone();
+    dir.rev = state.store.run(move |s| s.put(d.into())).await?.rev;
+    tracing::info!(virtual_path = %dir.virtual_path, "virtual directory created");
+    Ok((StatusCode::CREATED, Json(dir)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirPatch {
+    #[serde(rename = "_rev")]
+    rev: Rev,
+    enforce_steps_on_children: Option<bool>,
+    mounts: Option<Vec<MountEntry>>,
+}
+
+/// `PATCH /api/vfs/directories/{*path}` against the revision read (`_rev`; 409 when stale).
+/// The root directory's mounts and flags can be edited too.
+pub async fn patch(
+    State(state): State<AppState>,
+    s: Session,
+    Path(raw): Path<String>,
+    JsonBody(p): JsonBody<DirPatch>,
+) -> Result<Json<VirtualDirectoryDoc>, ApiError> {
+    if let Some(m) = &p.mounts {
+        check_mounts(m)?;
+    }
+    let _guard = state.vdir_writes.lock().await;
+    let Json(mut dir) = get(State(state.clone()), s, Path(raw)).await?;
+    if dir.rev != p.rev {
+        return Err(ApiError::Conflict(format!("directory is at revision {}, not {}", dir.rev, p.rev)));
+    }
+    if let Some(v) = p.enforce_steps_on_children {
+        dir.enforce_steps_on_children = v;
+    }
+    if let Some(m) = p.mounts {
+        dir.mounts = m;
+    }
+    dir.updated_at = doc::now();
+    let d = dir.clone();
+    dir.rev = state.store.run(move |s| s.put(d.into())).await?.rev;
+    Ok(Json(dir))
+}
+
+/// `DELETE /api/vfs/directories/{*path}`: system directories cannot be deleted (400), nor a
+/// directory that still has subdirectories (409).
+pub async fn delete(
+    State(state): State<AppState>,
+    _s: Session,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if raw.trim_matches('/').is_empty() {
+        return Err(ApiError::BadRequest(
+            "the root directory is a system directory and cannot be deleted".into(),
+        ));
+    }
+    let path = virtual_path(&raw)?;
+    let _guard = state.vdir_writes.lock().await;
+    let dirs = all_dirs(&state).await?;
+    let dir = dirs
+        .iter()
+        .find(|d| d.virtual_path == path)
+        .ok_or_else(|| ApiError::NotFound(format!("directory {path}")))?;
+    if dir.system {
+        return Err(ApiError::BadRequest(format!("{path} is a system directory and cannot be deleted")));
+    }
+    let prefix = format!("{path}/");
+    if dirs.iter().any(|d| d.virtual_path.starts_with(&prefix)) {
+        return Err(ApiError::Conflict(format!("{path} has subdirectories; delete them first")));
+    }
+    let (id, rev) = (DocId::from(&dir.id), dir.rev);
+    state.store.run(move |s| s.delete(&id, rev)).await?;
+    tracing::info!(virtual_path = %path, "virtual directory deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
