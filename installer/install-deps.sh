@@ -5,13 +5,16 @@
 # usage: installer/install-deps.sh build|test|bench
 #   build  compile the headless `mosaicfs` binary (C compiler for the bundled SQLite)
 #   test   build + what the test suite runs against
-#   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time)
+#   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time, wrk, curl)
+#
+# test and bench also install schemathesis (PyPI, pinned) into a virtualenv at
+# $MOSAICFS_VENV (default ~/.cache/mosaicfs-venv); the API fuzz test runs it from there.
 set -euo pipefail
 
 purpose=${1:-test}
 build=(build-essential pkg-config ca-certificates)
-test=("${build[@]}" procps)
-bench=("${test[@]}" hyperfine plocate time python3)
+test=("${build[@]}" procps python3 python3-venv)
+bench=("${test[@]}" hyperfine plocate time python3 wrk curl)
 
 case "$purpose" in
   build) want=("${build[@]}") ;;
@@ -24,7 +27,20 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+install_python_tools() {
+  [ "$purpose" = build ] && return 0
+  local venv=${MOSAICFS_VENV:-$HOME/.cache/mosaicfs-venv}
+  local want_version=4.32.5
+  if [ -x "$venv/bin/schemathesis" ] && "$venv/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $want_version"; then
+    return 0
+  fi
+  echo "install-deps: installing schemathesis $want_version into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$want_version"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_python_tools
   exit 0
 fi
 
@@ -42,3 +58,5 @@ if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found: install Rust with rustup (https://rustup.rs) first" >&2
   exit 1
 fi
+
+install_python_tools

@@ -31,7 +31,7 @@ fn valid_part(s: &str) -> bool {
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $check:expr) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
         pub struct $name(String);
 
         impl $name {
@@ -364,7 +364,9 @@ fn encode_part(s: &str) -> String {
 
 /// An inode number of the virtual filesystem: 0 invalid, 1 root, 2–999 reserved, 1000+ assigned
 /// at random when a file or virtual directory is first seen, and stored in its document.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct Inode(pub u64);
 
@@ -390,7 +392,20 @@ impl fmt::Display for Inode {
 
 /// A document's revision: a per-document version number, incremented by its writer on every
 /// change. `Rev(0)` means "no document yet".
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct Rev(pub u64);
 
@@ -408,7 +423,20 @@ impl fmt::Display for Rev {
 }
 
 /// A position in a store's changes feed. Every write gets the next sequence number.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 

@@ -10,7 +10,14 @@
 //! - `mosaicfs-bench gen-docs --docs N [--seed S]`: newline-delimited JSON documents on stdout.
 //! - `mosaicfs-bench watch-latency --dir DIR [--files 20]`: new file → indexed, through the
 //!   real watcher (see `watch_latency.rs`).
+//! - `mosaicfs-bench seed-hub --from AGENT_DB --hub HUB_DB`: a hub store filled from an agent
+//!   store through the push path (see `seed_hub.rs`).
+//! - `mosaicfs-bench http-latency --url U --admin-secret F NAME=PATH...` and `http-load --url U
+//!   --admin-secret F --name N --path P --rate R --duration S`: API latency and fixed-rate load
+//!   against a running control plane (see `http.rs`).
 
+mod http;
+mod seed_hub;
 mod watch_latency;
 
 use std::io::{self, Write};
@@ -42,6 +49,12 @@ enum Command {
     GenDocs(GenDocsArgs),
     /// Time from writing a new file to its document in the index, through the real watcher.
     WatchLatency(watch_latency::WatchLatencyArgs),
+    /// Copy the file documents of an agent store into a hub store (with its name index).
+    SeedHub(seed_hub::SeedHubArgs),
+    /// Latency of API requests one after another (p50/p99 per request path).
+    HttpLatency(http::LatencyArgs),
+    /// Open-loop load at a fixed request rate: achieved rate and latency percentiles.
+    HttpLoad(http::LoadArgs),
 }
 
 /// The shape of the generated population (see `mosaicfs_bench::DocGen`).
@@ -112,6 +125,9 @@ fn main() -> Result<()> {
         Command::BulkInsert(args) => bulk_insert(&args),
         Command::GenDocs(args) => gen_docs(&args),
         Command::WatchLatency(args) => watch_latency::run(&args),
+        Command::SeedHub(args) => seed_hub::run(&args),
+        Command::HttpLatency(args) => http::latency(&args),
+        Command::HttpLoad(args) => http::load(&args),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::ApiError;
 
 /// What the API shows of a credential: never the verifier.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialView {
     pub access_key_id: AccessKeyId,
     pub name: String,
@@ -18,9 +18,9 @@ pub struct CredentialView {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<NodeId>,
-    pub created_at: doc::Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<doc::Timestamp>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<&CredentialDoc> for CredentialView {

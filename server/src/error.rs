@@ -85,6 +85,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The body of every error response (for the OpenAPI document; `into_response` writes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `unauthorized`, `bad_request`, `not_found`, `conflict`, `not_owner`, ...
+    pub code: String,
+    pub message: String,
+}
+
 /// JSON bodies: a malformed or mistyped body is a 400 with our JSON error, not axum's text.
 pub struct JsonBody<T>(pub T);
 

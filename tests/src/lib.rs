@@ -139,3 +139,35 @@ impl Drop for Proc {
         }
     }
 }
+
+/// Starts `mosaicfs server` on a free loopback port with `data` as its data directory (and
+/// `extra` arguments); returns the process and the start-up lines it printed.
+pub fn start_server(data: &Path, extra: &[&str]) -> (Proc, Vec<String>) {
+    let mut p = Proc::spawn(
+        Command::new(mosaicfs_bin())
+            .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let rx = p.stdout_lines();
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        let done = line.starts_with("certificate fingerprint");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // A first start prints the admin lines right after; collect what follows promptly.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    (p, lines)
+}
+
+/// The rest of the start-up line that begins with `prefix`.
+pub fn field<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| l.trim().strip_prefix(prefix)).map(str::trim)
+}

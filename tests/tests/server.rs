@@ -4,40 +4,12 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mosaicfs_tests::{mosaicfs_bin, Proc};
-
-fn start(data: &std::path::Path) -> (Proc, Vec<String>) {
-    let mut p = Proc::spawn(
-        Command::new(mosaicfs_bin())
-            .args(["server", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
-    );
-    let rx = p.stdout_lines();
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
-        let done = line.starts_with("certificate fingerprint");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    // A first start prints the admin lines right after; collect what follows promptly.
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        lines.push(line);
-    }
-    (p, lines)
-}
-
-fn field<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
-    lines.iter().find_map(|l| l.trim().strip_prefix(prefix)).map(str::trim)
-}
+use mosaicfs_tests::{field, mosaicfs_bin, start_server as start, Proc};
 
 #[test]
 fn server_process_serves_https_and_prints_the_first_admin_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut server, lines) = start(tmp.path());
+    let (mut server, lines) = start(tmp.path(), &[]);
     let url = field(&lines, "control plane listening on").expect("address line").to_owned();
     let port = url.rsplit(':').next().unwrap().to_owned();
     let saved = std::fs::read_to_string(tmp.path().join("secrets/admin.secret")).unwrap();
@@ -84,7 +56,7 @@ fn server_process_serves_https_and_prints_the_first_admin_once() {
     server.signal(libc::SIGTERM);
     assert!(server.wait(Duration::from_secs(30)).success());
 
-    let (mut again, lines) = start(tmp.path());
+    let (mut again, lines) = start(tmp.path(), &[]);
     assert!(field(&lines, "access key id:").is_none(), "no new admin on a later start: {lines:?}");
     again.signal(libc::SIGTERM);
     assert!(again.wait(Duration::from_secs(30)).success());

@@ -1,11 +1,11 @@
 //! `credential`: an access key. Owner: the hub. Never replicated to agents.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use crate::ids::{AccessKeyId, CredentialId, NodeId, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CredentialDoc {
     #[serde(rename = "_id")]
     pub id: CredentialId,
@@ -22,12 +22,12 @@ pub struct CredentialDoc {
     /// Set for node credentials: the only node that may sign with this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<NodeId>,
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<Timestamp>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KdfParams {
     /// Always `argon2id` in v1.
     pub algorithm: String,
@@ -39,7 +39,7 @@ pub struct KdfParams {
     pub p_cost: u32,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialRole {
     /// A person or the CLI: the whole API.

@@ -1,11 +1,11 @@
 //! `file`: one file exported by a node. Owner: that node's agent.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use crate::ids::{FileId, Inode, NodeId, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileDoc {
     #[serde(rename = "_id")]
     pub id: FileId,
@@ -15,7 +15,7 @@ pub struct FileDoc {
     pub name: String,
     pub source: FileSource,
     pub size: u64,
-    pub mtime: Timestamp,
+    pub mtime: DateTime<Utc>,
     /// Guessed from the extension; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime: Option<String>,
@@ -23,14 +23,14 @@ pub struct FileDoc {
     pub inode: Inode,
     pub status: FileStatus,
     /// When the crawler or watcher first saw the file.
-    pub first_seen: Timestamp,
+    pub first_seen: DateTime<Utc>,
     /// Set when `status` becomes `deleted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<Timestamp>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Where a file lives: the node and the absolute path on that node.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileSource {
     pub node_id: NodeId,
     /// Absolute, normalized path on the owning node (`/home/me/Documents/a.pdf`).
@@ -39,7 +39,7 @@ pub struct FileSource {
     pub export_parent: String,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileStatus {
     Active,

@@ -1,13 +1,14 @@
 //! `label_assignment` and `label_rule`. Owner: the hub.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{default_true, Timestamp};
+use super::default_true;
 use crate::ids::{FileId, Label, LabelAssignmentId, LabelRuleId, NodeId, Rev};
 
 /// Labels put on one file directly. Keyed on the file id, so labels follow the file across
 /// renames and re-crawls.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelAssignmentDoc {
     #[serde(rename = "_id")]
     pub id: LabelAssignmentId,
@@ -15,14 +16,14 @@ pub struct LabelAssignmentDoc {
     pub rev: Rev,
     pub file_id: FileId,
     pub labels: Vec<Label>,
-    pub updated_at: Timestamp,
+    pub updated_at: DateTime<Utc>,
     /// Access key id or user that made the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
 }
 
 /// Labels for every file under a path prefix on one node (or any node).
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelRuleDoc {
     #[serde(rename = "_id")]
     pub id: LabelRuleId,
@@ -35,8 +36,8 @@ pub struct LabelRuleDoc {
     pub labels: Vec<Label>,
     #[serde(default = "default_true")]
     pub enabled: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// `"*"` for every node, or one node id.
@@ -45,6 +46,18 @@ pub enum NodeSelector {
     Any,
     Node(NodeId),
 }
+
+/// On the wire: a string, `"*"` or a node id.
+impl utoipa::PartialSchema for NodeSelector {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("\"*\" for every node, or one node id"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for NodeSelector {}
 
 impl Serialize for NodeSelector {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

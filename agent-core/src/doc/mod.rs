@@ -45,7 +45,7 @@ pub fn now() -> Timestamp {
 }
 
 /// The `type` field of a document.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocType {
     File,
@@ -116,7 +116,7 @@ impl DocType {
 
 /// Any document. Serialized with its `type` tag, so `serde_json::to_string(&doc)` is exactly
 /// what the store keeps and the sync protocol carries.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Document {
     File(FileDoc),

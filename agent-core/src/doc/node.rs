@@ -1,12 +1,13 @@
 //! `node`: one machine or bridge. Two owners, merged field by field at the hub:
 //! the agent writes its runtime fields, the hub its configuration and observed status.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{default_true, Timestamp};
 use crate::ids::{NodeDocId, NodeId, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeDoc {
     #[serde(rename = "_id")]
     pub id: NodeDocId,
@@ -37,14 +38,14 @@ pub struct NodeDoc {
     pub watch_paths: Vec<String>,
     /// What the agent says of itself: online while it runs, offline after a clean shutdown.
     pub status: NodeStatus,
-    pub started_at: Timestamp,
-    pub last_heartbeat: Timestamp,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat: DateTime<Utc>,
 
     // --- hub-owned observation, derived from heartbeats ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_status: Option<NodeStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seen: Option<Timestamp>,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 impl NodeDoc {
@@ -63,7 +64,7 @@ impl NodeDoc {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Platform {
     /// `linux`, `macos`, ... (`std::env::consts::OS`)
     pub os: String,
@@ -77,14 +78,14 @@ impl Platform {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     Online,
     Offline,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeRole {
     /// A headless node that bridges a cloud service through a `provides_filesystem` plugin.
@@ -92,7 +93,7 @@ pub enum NodeRole {
 }
 
 /// Where other agents fetch this node's files, and the certificate they pin.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferEndpoint {
     /// `https://host:port`
     pub endpoint: String,
@@ -102,7 +103,7 @@ pub struct TransferEndpoint {
 
 /// A network or sync-folder mount through which this node reaches another node's files
 /// (access tiers 2 and 3).
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkMount {
     pub mount_id: String,
     pub mount_type: NetworkMountType,
@@ -117,7 +118,7 @@ pub struct NetworkMount {
     pub priority: i32,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMountType {
     Cifs,

@@ -1,12 +1,12 @@
 //! `notification`: a condition worth a person's attention. Two owners merged at the hub: the
 //! source (agent, plugin or hub) writes the condition fields; people acknowledge through the hub.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use crate::ids::{NodeId, NotificationId, PluginName, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationDoc {
     #[serde(rename = "_id")]
     pub id: NotificationId,
@@ -22,17 +22,17 @@ pub struct NotificationDoc {
     pub message: String,
     #[serde(default)]
     pub actions: Vec<NotificationAction>,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
     pub occurrence_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolved_at: Option<Timestamp>,
+    pub resolved_at: Option<DateTime<Utc>>,
     /// Hub-owned: set when a person acknowledges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NotificationSource {
     ControlPlane,
@@ -40,7 +40,7 @@ pub enum NotificationSource {
     Plugin { node_id: NodeId, plugin_name: PluginName },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -48,7 +48,7 @@ pub enum Severity {
     Error,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationStatus {
     Active,
@@ -56,7 +56,7 @@ pub enum NotificationStatus {
     Acknowledged,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationAction {
     pub label: String,
     /// An API path the UI calls (`POST`), or a UI route starting with `#`.

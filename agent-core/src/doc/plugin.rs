@@ -1,12 +1,12 @@
 //! `plugin` (owner: the hub; replicated only to its node) and `annotation` (owner: the agent
 //! whose plugin produced it).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use crate::ids::{AnnotationId, FileId, NodeId, PluginId, PluginName, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginDoc {
     #[serde(rename = "_id")]
     pub id: PluginId,
@@ -43,8 +43,8 @@ pub struct PluginDoc {
     pub provides_filesystem: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_path_prefix: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 fn default_workers() -> u32 {
@@ -57,7 +57,7 @@ fn default_attempts() -> u32 {
     3
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginType {
     /// Run once per event, JSON on stdin, JSON on stdout.
@@ -66,7 +66,7 @@ pub enum PluginType {
     Socket,
 }
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnnotationDoc {
     #[serde(rename = "_id")]
     pub id: AnnotationId,
@@ -83,10 +83,10 @@ pub struct AnnotationDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Compared with the file's mtime to decide whether the annotation is current.
-    pub annotated_at: Timestamp,
+    pub annotated_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnnotationStatus {
     Ok,

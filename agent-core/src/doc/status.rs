@@ -3,19 +3,19 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
 use crate::ids::{AgentStatusId, NodeId, PluginName, Rev, UtilizationId};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentStatusDoc {
     #[serde(rename = "_id")]
     pub id: AgentStatusId,
     #[serde(rename = "_rev")]
     pub rev: Rev,
     pub node_id: NodeId,
-    pub updated_at: Timestamp,
+    pub updated_at: DateTime<Utc>,
     pub overall: Health,
     /// Keyed by subsystem: `store`, `crawler`, `watcher`, `sync`, `transfer`, `vfs`, `cache`, ...
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct AgentStatusDoc {
     pub available_plugins: Vec<PluginName>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     Healthy,
@@ -40,14 +40,14 @@ pub enum Health {
     Unhealthy,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubsystemStatus {
     pub health: Health,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WatchPathStatus {
     pub path: String,
     pub health: Health,
@@ -58,7 +58,7 @@ pub struct WatchPathStatus {
 }
 
 /// The outcome of one crawl: also the crawler's log line.
-#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CrawlSummary {
     pub seen: u64,
     pub added: u64,
@@ -74,21 +74,21 @@ pub struct CrawlSummary {
     pub duration_ms: u64,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorEntry {
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     pub subsystem: String,
     pub message: String,
 }
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UtilizationSnapshotDoc {
     #[serde(rename = "_id")]
     pub id: UtilizationId,
     #[serde(rename = "_rev")]
     pub rev: Rev,
     pub node_id: NodeId,
-    pub captured_at: Timestamp,
+    pub captured_at: DateTime<Utc>,
     #[serde(default)]
     pub storage: Vec<StorageUsage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,7 +97,7 @@ pub struct UtilizationSnapshotDoc {
     pub indexed_bytes: u64,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageUsage {
     /// A watch path or the data directory.
     pub path: String,
@@ -106,7 +106,7 @@ pub struct StorageUsage {
     pub available_bytes: u64,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CacheUsage {
     pub bytes: u64,
     pub cap_bytes: u64,

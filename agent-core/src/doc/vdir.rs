@@ -1,12 +1,13 @@
 //! `virtual_directory`: a directory of the virtual tree and the rules that fill it.
 //! Owner: the hub. Semantics: DESIGN.md "Virtual-directory semantics" and docs/ARCHITECTURE.md.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{is_false, Timestamp};
 use crate::ids::{DirId, Inode, Label, NodeId, PluginName, Rev};
 
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VirtualDirectoryDoc {
     #[serde(rename = "_id")]
     pub id: DirId,
@@ -25,12 +26,12 @@ pub struct VirtualDirectoryDoc {
     pub enforce_steps_on_children: bool,
     #[serde(default)]
     pub mounts: Vec<MountEntry>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One source of files for a virtual directory.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MountEntry {
     /// Stable id of the mount within its directory (for UI edits), e.g. a short uuid.
     pub mount_id: String,
@@ -42,7 +43,7 @@ pub struct MountEntry {
     pub conflict_policy: ConflictPolicy,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MountSource {
     pub node_id: NodeId,
     /// Directory prefix on that node; every file below it is a candidate.
@@ -50,7 +51,7 @@ pub struct MountSource {
 }
 
 /// `{op, params, invert, on_match}`.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     #[serde(flatten)]
     pub op: StepOp,
@@ -60,7 +61,7 @@ pub struct Step {
 }
 
 /// The test a step applies, with its parameters (`"op"` + `"params"` on the wire).
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", content = "params", rename_all = "snake_case")]
 pub enum StepOp {
     /// Glob on the path below the mount's source prefix (`**/*.pdf`).
@@ -105,7 +106,7 @@ pub enum StepOp {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelMatch {
     #[default]
@@ -113,7 +114,7 @@ pub enum LabelMatch {
     Any,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMatch {
     Include,
@@ -121,14 +122,14 @@ pub enum OnMatch {
     Continue,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepResult {
     Include,
     Exclude,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Keep the path below the source prefix: subdirectories appear as subdirectories.
@@ -137,7 +138,7 @@ pub enum Strategy {
     Flatten,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
     /// The newest mtime shows.

@@ -6,7 +6,49 @@ use agent_core::ids::{DocId, FileId};
 use agent_core::store::{Applied, PutError};
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The hub's transfer-token public key as a JWK (agents pin it when they join).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicKey {
+    kty: String,
+    crv: String,
+    alg: String,
+    /// The raw Ed25519 public key, base64url without padding.
+    x: String,
+}
+
+impl PublicKey {
+    pub fn of(state: &AppState) -> PublicKey {
+        PublicKey {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            alg: "EdDSA".into(),
+            x: state.transfer.public_key().to_owned(),
+        }
+    }
+}
+
+/// The answer to a push: one result per document, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PushAnswer {
+    /// `{"id", "ok": true, "rev", "seq"}` or `{"id", "ok": false, "error": {"code", "reason"}}`
+    /// with code `not_owner`, `stale` (and `current_rev`), `invalid` or `conflict`.
+    results: Vec<serde_json::Value>,
+    /// The hub's sequence number after the batch.
+    last_seq: agent_core::ids::Seq,
+}
+
+/// A transfer token and what it allows.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TransferToken {
+    token: String,
+    /// The serving node (the token's audience).
+    node_id: String,
+    file_id: FileId,
+    /// Unix seconds.
+    expires_at: i64,
+}
 
 use crate::agent_auth::AgentIdentity;
 use crate::credentials::{self, CredentialView};
@@ -18,6 +60,7 @@ pub const MAX_PUSH_DOCS: usize = 200;
 
 /// `POST /api/agent/heartbeat`: proves the node's credential works and returns the hub's clock
 /// (agents log a skew over 2 minutes). Liveness itself travels as the node document in pushes.
+#[utoipa::path(post, path = "/api/agent/heartbeat", operation_id = "agent_heartbeat", tag = "agent", responses((status = 200, description = "node_id and the hub clock (server_time, unix seconds)", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn heartbeat(agent: AgentIdentity) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "node_id": agent.node_id,
@@ -25,7 +68,7 @@ pub async fn heartbeat(agent: AgentIdentity) -> Json<serde_json::Value> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
     docs: Vec<serde_json::Value>,
@@ -37,11 +80,12 @@ pub struct PushBody {
 
 /// `POST /api/agent/push`: bulk upsert of the signer's own documents, one answer per document
 /// in order (ARCHITECTURE §5.1). A document the signer does not own is refused `not_owner`.
+#[utoipa::path(post, path = "/api/agent/push", operation_id = "agent_push", tag = "agent", request_body = PushBody, responses((status = 200, body = PushAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn push(
     State(state): State<AppState>,
     agent: AgentIdentity,
     JsonBody(body): JsonBody<PushBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushAnswer>, ApiError> {
     if body.docs.len() > MAX_PUSH_DOCS {
         return Err(ApiError::BadRequest(format!(
             "{} documents in one push; at most {MAX_PUSH_DOCS}",
@@ -50,7 +94,7 @@ pub async fn push(
     }
     let results = apply(&state, &agent, body.docs).await?;
     let last_seq = state.store.last_seq();
-    Ok(Json(serde_json::json!({"results": results, "last_seq": last_seq})))
+    Ok(Json(PushAnswer { results, last_seq }))
 }
 
 /// Applies pushed documents with the ownership check; one JSON answer per document.
@@ -120,6 +164,7 @@ async fn push_one(
 }
 
 /// `POST /api/agent/status`: the signer's `agent_status` document (plan §2.8), through the push path.
+#[utoipa::path(post, path = "/api/agent/status", operation_id = "agent_status", tag = "agent", request_body(content = serde_json::Value, description = "The signer's agent_status document"), responses((status = 200, description = "One push result", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn status(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -129,6 +174,7 @@ pub async fn status(
 }
 
 /// `POST /api/agent/utilization`: a `utilization_snapshot` of the signer, through the push path.
+#[utoipa::path(post, path = "/api/agent/utilization", operation_id = "agent_utilization", tag = "agent", request_body(content = serde_json::Value, description = "A utilization_snapshot document of the signer"), responses((status = 200, description = "One push result", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn utilization(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -138,6 +184,7 @@ pub async fn utilization(
 }
 
 /// `GET /api/agent/credentials`: the signing credential as the hub sees it (never the verifier).
+#[utoipa::path(get, path = "/api/agent/credentials", operation_id = "agent_credential", tag = "agent", responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn credential(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -148,7 +195,7 @@ pub async fn credential(
     Ok(Json(CredentialView::from(&cred)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     file_id: FileId,
@@ -156,11 +203,12 @@ pub struct TokenRequest {
 
 /// `POST /api/agent/transfer-token {file_id}`: a short-lived EdDSA token that lets the signer
 /// fetch that file from the node that owns it (ARCHITECTURE §6.4).
+#[utoipa::path(post, path = "/api/agent/transfer-token", operation_id = "agent_transfer_token", tag = "agent", request_body = TokenRequest, responses((status = 200, body = TransferToken), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
 pub async fn transfer_token(
     State(state): State<AppState>,
     agent: AgentIdentity,
     JsonBody(body): JsonBody<TokenRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TransferToken>, ApiError> {
     let id = DocId::from(&body.file_id);
     let file = match state.store.run(move |s| s.get(&id)).await? {
         Some(Document::File(f)) if f.status == agent_core::doc::FileStatus::Active => f,
@@ -176,19 +224,11 @@ pub async fn transfer_token(
         .issue(agent.node_id.as_str(), &server, &file.id, now, agent_core::transfer_token::MAX_TTL_SECS)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::debug!(node_id = %agent.node_id, file_id = %file.id, serving = %server, "transfer token issued");
-    Ok(Json(serde_json::json!({
-        "token": token,
-        "node_id": claims.aud,
-        "file_id": claims.file_id,
-        "expires_at": claims.exp,
-    })))
+    Ok(Json(TransferToken { token, node_id: claims.aud, file_id: claims.file_id, expires_at: claims.exp }))
 }
 
 /// `GET /api/agent/transfer-key`: the hub's public key for transfer tokens (agents pin it).
-pub async fn transfer_key(State(state): State<AppState>, _agent: AgentIdentity) -> Json<serde_json::Value> {
-    Json(transfer_key_json(&state))
-}
-
-pub fn transfer_key_json(state: &AppState) -> serde_json::Value {
-    serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": state.transfer.public_key()})
+#[utoipa::path(get, path = "/api/agent/transfer-key", operation_id = "agent_transfer_key", tag = "agent", responses((status = 200, body = PublicKey), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+pub async fn transfer_key(State(state): State<AppState>, _agent: AgentIdentity) -> Json<PublicKey> {
+    Json(PublicKey::of(&state))
 }

@@ -6,14 +6,35 @@ use agent_core::doc::CredentialRole;
 use agent_core::ids::AccessKeyId;
 use axum::extract::{ConnectInfo, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    /// A JWT for `Authorization: Bearer`, valid 24 hours.
+    token: String,
+    /// Unix seconds.
+    expires_at: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    access_key_id: AccessKeyId,
+    name: String,
+    role: CredentialRole,
+    expires_at: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    logged_out: bool,
+}
 
 use crate::auth::{issue, Session};
 use crate::credentials;
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     access_key_id: String,
@@ -22,11 +43,12 @@ pub struct Login {
 
 /// `POST /api/auth/login`: an enabled admin credential's id and secret → a 24-hour token.
 /// Rate-limited per client IP (a limited attempt is not even checked).
+#[utoipa::path(post, path = "/api/auth/login", operation_id = "login", tag = "auth", request_body = Login, responses((status = 200, body = LoginAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<Login>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LoginAnswer>, ApiError> {
     let limited =
         state.login_limiter.lock().unwrap_or_else(|p| p.into_inner()).attempt(peer.ip(), Instant::now());
     if let Err(retry_after_secs) = limited {
@@ -41,30 +63,21 @@ pub async fn login(
     }
     let (token, claims) = issue(&state.jwt, key.as_str(), chrono::Utc::now().timestamp())?;
     tracing::info!(access_key_id = %key, ip = %peer.ip(), "login");
-    Ok(Json(serde_json::json!({"token": token, "expires_at": claims.exp})))
+    Ok(Json(LoginAnswer { token, expires_at: claims.exp }))
 }
 
 /// `GET /api/auth/whoami`
-pub async fn whoami(
-    State(state): State<AppState>,
-    session: Session,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/api/auth/whoami", operation_id = "whoami", tag = "auth", responses((status = 200, body = WhoAmI), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn whoami(State(state): State<AppState>, session: Session) -> Result<Json<WhoAmI>, ApiError> {
     let key: AccessKeyId = session.claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
     let cred = credentials::get(&state.store, &key).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(Json(serde_json::json!({
-        "access_key_id": key,
-        "name": cred.name,
-        "role": cred.role,
-        "expires_at": session.claims.exp,
-    })))
+    Ok(Json(WhoAmI { access_key_id: key, name: cred.name, role: cred.role, expires_at: session.claims.exp }))
 }
 
 /// `POST /api/auth/logout`: this token stops working, also after a restart of the hub (the
 /// revocation is kept in the hub store's `meta` until the token would have expired).
-pub async fn logout(
-    State(state): State<AppState>,
-    session: Session,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", tag = "auth", responses((status = 200, body = LoggedOut), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Json<LoggedOut>, ApiError> {
     let (jti, exp) = (session.claims.jti.clone(), session.claims.exp);
     state
         .store
@@ -74,12 +87,13 @@ pub async fn logout(
     let mut revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner());
     revoked.retain(|_, exp| *exp > now);
     revoked.insert(session.claims.jti, session.claims.exp);
-    Ok(Json(serde_json::json!({"logged_out": true})))
+    Ok(Json(LoggedOut { logged_out: true }))
 }
 
 /// `GET /api/auth/kdf/{access_key_id}`: the salt and cost a secret's holder needs to derive the
 /// signing key. Public; for an unknown id it answers stable made-up parameters (derived from the
 /// hub's key), so it does not reveal which ids exist.
+#[utoipa::path(get, path = "/api/auth/kdf/{access_key_id}", operation_id = "get_kdf", tag = "auth", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 200, body = agent_core::doc::KdfParams), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)))]
 pub async fn kdf(
     State(state): State<AppState>,
     axum::extract::Path(raw): axum::extract::Path<String>,

@@ -3,14 +3,22 @@ use agent_core::ids::{AccessKeyId, CredentialId, NodeId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A new credential: the secret appears in this answer only.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created {
+    credential: CredentialView,
+    access_key_id: AccessKeyId,
+    secret: String,
+}
 
 use crate::auth::Session;
 use crate::credentials::{self, CredentialView};
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Create {
     name: String,
@@ -25,11 +33,12 @@ fn admin() -> CredentialRole {
 }
 
 /// `POST /api/credentials`: the secret is in this response and nowhere else, ever.
+#[utoipa::path(post, path = "/api/credentials", operation_id = "create_credential", tag = "credentials", request_body = Create, responses((status = 201, body = Created), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     _session: Session,
     JsonBody(body): JsonBody<Create>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
@@ -40,15 +49,16 @@ pub async fn create(
     let (cred, secret) = credentials::create(&state.store, name, body.role, body.node_id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "credential": CredentialView::from(&cred),
-            "access_key_id": cred.access_key_id,
-            "secret": secret.expose(),
-        })),
+        Json(Created {
+            credential: CredentialView::from(&cred),
+            access_key_id: cred.access_key_id,
+            secret: secret.expose().to_owned(),
+        }),
     ))
 }
 
 /// `GET /api/credentials`
+#[utoipa::path(get, path = "/api/credentials", operation_id = "list_credentials", tag = "credentials", responses((status = 200, body = Vec<CredentialView>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _session: Session,
@@ -61,6 +71,7 @@ fn parse_key(raw: &str) -> Result<AccessKeyId, ApiError> {
 }
 
 /// `GET /api/credentials/{access_key_id}`
+#[utoipa::path(get, path = "/api/credentials/{access_key_id}", operation_id = "get_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -73,7 +84,7 @@ pub async fn get(
     Ok(Json(CredentialView::from(&cred)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patch {
     enabled: Option<bool>,
@@ -81,6 +92,7 @@ pub struct Patch {
 }
 
 /// `PATCH /api/credentials/{access_key_id}`: enable/disable, rename.
+#[utoipa::path(patch, path = "/api/credentials/{access_key_id}", operation_id = "patch_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), request_body = Patch, responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
     session: Session,
@@ -114,6 +126,7 @@ pub async fn patch(
 }
 
 /// `DELETE /api/credentials/{access_key_id}`
+#[utoipa::path(delete, path = "/api/credentials/{access_key_id}", operation_id = "delete_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     session: Session,

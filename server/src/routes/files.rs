@@ -3,7 +3,24 @@ use agent_core::ids::{DocId, FileId, Label, NodeId};
 use agent_core::store::NameQuery;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A page of file documents.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FilesPage {
+    files: Vec<FileDoc>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of search hits.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    files: Vec<FileDoc>,
+    next_cursor: Option<String>,
+    /// With `count=true`: how many active files match the name query (when the index can count).
+    total: Option<u64>,
+}
 
 use crate::auth::Session;
 use crate::error::{ApiError, QueryParams};
@@ -34,27 +51,31 @@ fn decode_cursor(c: &str) -> Result<(String, String, String), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Page size, 1-1000 (default 100).
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
 /// `GET /api/files?limit=&cursor=`: every node's active files, a page at a time.
+#[utoipa::path(get, path = "/api/files", operation_id = "list_files", tag = "files", params(ListQuery), responses((status = 200, body = FilesPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _session: Session,
     QueryParams(q): QueryParams<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<FilesPage>, ApiError> {
     let limit = limit(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let (files, last) = state.store.run(move |s| s.files_page(after.as_ref(), limit)).await?;
     let next = if files.len() == limit { last.as_ref().map(encode_cursor) } else { None };
-    Ok(Json(serde_json::json!({"files": files, "next_cursor": next})))
+    Ok(Json(FilesPage { files, next_cursor: next }))
 }
 
 /// `GET /api/files/{file_id}` (the id with or without its `file::` prefix).
+#[utoipa::path(get, path = "/api/files/{file_id}", operation_id = "get_file", tag = "files", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 200, body = FileDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -69,7 +90,8 @@ pub async fn get(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ByPath {
     node_id: String,
@@ -78,6 +100,7 @@ pub struct ByPath {
 
 /// `GET /api/files/by-path?node_id=&path=`: the path must be absolute and normalized (no `.`,
 /// `..`, empty components or trailing slash), so no request can name a path outside its form.
+#[utoipa::path(get, path = "/api/files/by-path", operation_id = "get_file_by_path", tag = "files", params(ByPath), responses((status = 200, body = FileDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn by_path(
     State(state): State<AppState>,
     _session: Session,
@@ -134,11 +157,12 @@ impl SearchQuery {
 /// (case-insensitive) or matches it as a glob when it has `*?[{`, and that carry every `label`.
 /// Through the hub's trigram index (ARCHITECTURE §4.1); `count=true` adds the exact number of
 /// name matches when the index can count them.
+#[utoipa::path(get, path = "/api/search", operation_id = "search", tag = "files", params(("q" = Option<String>, Query, description = "Substring of the name, or a glob when it has *?[{"), ("label" = Option<Vec<String>>, Query, description = "Required label; repeat to AND several"), ("limit" = Option<u32>, Query, description = "1-1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("count" = Option<bool>, Query, description = "Also count the name matches")), responses((status = 200, body = SearchPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn search(
     State(state): State<AppState>,
     _session: Session,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SearchPage>, ApiError> {
     let q = SearchQuery::parse(raw.as_deref())?;
     let limit = limit(q.limit)?;
     let term = match &q.q {
@@ -167,7 +191,16 @@ pub async fn search(
                         None => None,
                     };
                     let hits = s.search_page(&term, after, limit, &keep)?;
-                    let total = if count { s.count_names(&term)? } else { None };
+                    // A complete first page of an unfiltered indexed query is its own count.
+                    let complete = after.is_none()
+                        && hits.next.is_none()
+                        && hits.files.len() < limit
+                        && labels.is_empty();
+                    let total = match count {
+                        true if complete && s.has_name_index() => Some(hits.files.len() as u64),
+                        true => s.count_names(&term)?,
+                        false => None,
+                    };
                     Ok(Ok((hits.files, hits.next.map(|r| format!("r{r}")), total)))
                 }
                 None => {
@@ -204,5 +237,5 @@ pub async fn search(
             }
         })
         .await??;
-    Ok(Json(serde_json::json!({"files": files, "next_cursor": next, "total": total})))
+    Ok(Json(SearchPage { files, next_cursor: next, total }))
 }

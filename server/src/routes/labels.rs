@@ -9,7 +9,40 @@ use agent_core::store::Store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LabelsInUse {
+    labels: Vec<LabelInUse>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LabelInUse {
+    label: Label,
+    /// Direct assignments carrying it.
+    files: u64,
+    /// Enabled rules giving it.
+    rules: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AssignmentsPage {
+    assignments: Vec<Document>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AssignmentAnswer {
+    /// `null` when the label list was empty (the assignment was removed).
+    assignment: Option<LabelAssignmentDoc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EffectiveAnswer {
+    file_id: FileId,
+    /// `labels` (all), `direct`, and `rules` (`rule_id`, `name`, `labels`) that apply.
+    effective: serde_json::Value,
+}
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, QueryParams};
@@ -67,17 +100,19 @@ async fn load_file(store: &Store, id: &FileId) -> Result<FileDoc, ApiError> {
 }
 
 /// `GET /api/labels`: every label in use, with how many files and rules carry it.
-pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/api/labels", operation_id = "list_labels", tag = "labels", responses((status = 200, body = LabelsInUse), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<LabelsInUse>, ApiError> {
     let index = state.store.run(load_index).await?;
-    let labels: Vec<serde_json::Value> = index
+    let labels = index
         .all_labels()
         .into_iter()
-        .map(|(l, u)| serde_json::json!({"label": l, "files": u.files, "rules": u.rules}))
+        .map(|(label, u)| LabelInUse { label, files: u.files, rules: u.rules })
         .collect();
-    Ok(Json(serde_json::json!({"labels": labels})))
+    Ok(Json(LabelsInUse { labels }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     limit: Option<usize>,
@@ -85,11 +120,12 @@ pub struct Page {
 }
 
 /// `GET /api/labels/assignments?limit=&cursor=`: direct assignments in id order.
+#[utoipa::path(get, path = "/api/labels/assignments", operation_id = "list_label_assignments", tag = "labels", params(Page), responses((status = 200, body = AssignmentsPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_assignments(
     State(state): State<AppState>,
     _s: Session,
     QueryParams(q): QueryParams<Page>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AssignmentsPage>, ApiError> {
     let limit = super::files::limit(q.limit)?;
     let after = match q.cursor {
         Some(c) => Some(c.parse::<LabelAssignmentId>()?.to_string()),
@@ -98,10 +134,11 @@ pub async fn list_assignments(
     let docs =
         state.store.run(move |s| s.list_id_prefix("label_file::", after.as_deref(), limit, false)).await?;
     let next = if docs.len() == limit { docs.last().map(|d| d.id().to_string()) } else { None };
-    Ok(Json(serde_json::json!({"assignments": docs, "next_cursor": next})))
+    Ok(Json(AssignmentsPage { assignments: docs, next_cursor: next }))
 }
 
 /// `GET /api/labels/assignments/{file_id}`
+#[utoipa::path(get, path = "/api/labels/assignments/{file_id}", operation_id = "get_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 200, body = LabelAssignmentDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get_assignment(
     State(state): State<AppState>,
     _s: Session,
@@ -115,7 +152,7 @@ pub async fn get_assignment(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetLabels {
     labels: Vec<Label>,
@@ -123,12 +160,13 @@ pub struct SetLabels {
 
 /// `PUT /api/labels/assignments/{file_id}`: sets the file's direct labels (creates or replaces
 /// the one assignment document of the file; an empty list removes it).
+#[utoipa::path(put, path = "/api/labels/assignments/{file_id}", operation_id = "put_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), request_body = SetLabels, responses((status = 200, body = AssignmentAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn put_assignment(
     State(state): State<AppState>,
     session: Session,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<SetLabels>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AssignmentAnswer>, ApiError> {
     let file = file_id(&raw)?;
     check_labels(&body.labels)?;
     load_file(&state.store, &file).await?;
@@ -168,10 +206,11 @@ pub async fn put_assignment(
             Err(agent_core::store::StoreError::Task("assignment kept changing".into()))
         })
         .await?;
-    Ok(Json(serde_json::json!({"assignment": result})))
+    Ok(Json(AssignmentAnswer { assignment: result }))
 }
 
 /// `DELETE /api/labels/assignments/{file_id}`
+#[utoipa::path(delete, path = "/api/labels/assignments/{file_id}", operation_id = "delete_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_assignment(
     State(state): State<AppState>,
     session: Session,
@@ -191,7 +230,7 @@ fn conflict_or(e: agent_core::store::StoreError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRule {
     name: String,
@@ -237,6 +276,7 @@ fn rules_of(docs: Vec<Document>) -> Vec<LabelRuleDoc> {
 }
 
 /// `GET /api/labels/rules`
+#[utoipa::path(get, path = "/api/labels/rules", operation_id = "list_label_rules", tag = "labels", responses((status = 200, body = Vec<LabelRuleDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_rules(
     State(state): State<AppState>,
     _s: Session,
@@ -245,6 +285,7 @@ pub async fn list_rules(
 }
 
 /// `POST /api/labels/rules`
+#[utoipa::path(post, path = "/api/labels/rules", operation_id = "create_label_rule", tag = "labels", request_body = NewRule, responses((status = 201, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_rule(
     State(state): State<AppState>,
     _s: Session,
@@ -274,6 +315,7 @@ fn rule_id(raw: &str) -> Result<LabelRuleId, ApiError> {
 }
 
 /// `GET /api/labels/rules/{rule_id}`
+#[utoipa::path(get, path = "/api/labels/rules/{rule_id}", operation_id = "get_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), responses((status = 200, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get_rule(
     State(state): State<AppState>,
     _s: Session,
@@ -286,7 +328,7 @@ pub async fn get_rule(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     #[serde(rename = "_rev")]
@@ -299,6 +341,7 @@ pub struct RulePatch {
 }
 
 /// `PATCH /api/labels/rules/{rule_id}` against the revision read (`_rev`; 409 when stale).
+#[utoipa::path(patch, path = "/api/labels/rules/{rule_id}", operation_id = "patch_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), request_body = RulePatch, responses((status = 200, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn patch_rule(
     State(state): State<AppState>,
     s: Session,
@@ -332,6 +375,7 @@ pub async fn patch_rule(
 }
 
 /// `DELETE /api/labels/rules/{rule_id}`
+#[utoipa::path(delete, path = "/api/labels/rules/{rule_id}", operation_id = "delete_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_rule(
     State(state): State<AppState>,
     s: Session,
@@ -343,20 +387,22 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveQuery {
     file_id: String,
 }
 
 /// `GET /api/labels/effective?file_id=`: the file's labels and where each comes from.
+#[utoipa::path(get, path = "/api/labels/effective", operation_id = "get_effective_labels", tag = "labels", params(EffectiveQuery), responses((status = 200, body = EffectiveAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn effective(
     State(state): State<AppState>,
     _s: Session,
     QueryParams(q): QueryParams<EffectiveQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EffectiveAnswer>, ApiError> {
     let file = load_file(&state.store, &file_id(&q.file_id)?).await?;
     let index = state.store.run(load_index).await?;
     let eff = index.effective(&file);
-    Ok(Json(serde_json::json!({"file_id": file.id, "effective": eff})))
+    Ok(Json(EffectiveAnswer { file_id: file.id, effective: serde_json::to_value(eff).unwrap_or_default() }))
 }

@@ -9,6 +9,7 @@ mod files;
 mod health;
 mod labels;
 mod nodes;
+pub mod openapi;
 mod vdirs;
 
 use axum::routing::MethodRouter;
@@ -54,6 +55,7 @@ fn build() -> Builder {
     const AUTH: bool = false;
     Builder { router: Router::new(), agent: Router::new(), routes: Vec::new() }
         .add("/health", &[("GET", PUBLIC)], get(health::health))
+        .add("/api/openapi.json", &[("GET", AUTH)], get(openapi::openapi_json))
         .add("/api/auth/login", &[("POST", PUBLIC)], post(auth::login))
         .add("/api/auth/kdf/{access_key_id}", &[("GET", PUBLIC)], get(auth::kdf))
         .add("/api/auth/whoami", &[("GET", AUTH)], get(auth::whoami))

@@ -7,14 +7,38 @@ use agent_core::store::Store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A registered node's credential: the secret appears in this answer only.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    node_id: NodeId,
+    access_key_id: agent_core::ids::AccessKeyId,
+    secret: String,
+    kdf: agent_core::doc::KdfParams,
+    credential: CredentialView,
+    hub_transfer_public_key: super::agent::PublicKey,
+}
+
+/// What the hub observes of a node and what the node last reported.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NodeStatusView {
+    node_id: NodeId,
+    enabled: bool,
+    observed_status: Option<agent_core::doc::NodeStatus>,
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
+    reported_status: agent_core::doc::NodeStatus,
+    last_heartbeat: chrono::DateTime<chrono::Utc>,
+    agent_status: Option<Document>,
+    utilization: Option<Document>,
+}
 
 use crate::auth::Session;
 use crate::credentials::{self, CredentialView};
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     /// The joining node's id (from its `node_id` file); generated when absent.
@@ -29,11 +53,12 @@ pub struct Register {
 /// credential bound to the node. The secret is in this response only; the node stores it in its
 /// keychain or a 0600 file and signs its requests with the key derived from it. The response
 /// also carries the hub's transfer-token public key, which the node pins.
+#[utoipa::path(post, path = "/api/nodes/register", operation_id = "register_node", tag = "nodes", request_body = Register, responses((status = 201, body = Registered), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn register(
     State(state): State<AppState>,
     _session: Session,
     JsonBody(body): JsonBody<Register>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let node_id = body.node_id.unwrap_or_else(NodeId::generate);
     let name = body.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| format!("node {node_id}"));
     if name.is_empty() || name.chars().count() > 200 {
@@ -44,18 +69,19 @@ pub async fn register(
     tracing::info!(node_id = %node_id, access_key_id = %cred.access_key_id, "node registered");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "node_id": node_id,
-            "access_key_id": cred.access_key_id,
-            "secret": secret.expose(),
-            "kdf": cred.kdf,
-            "credential": CredentialView::from(&cred),
-            "hub_transfer_public_key": super::agent::transfer_key_json(&state),
-        })),
+        Json(Registered {
+            node_id,
+            credential: CredentialView::from(&cred),
+            access_key_id: cred.access_key_id,
+            secret: secret.expose().to_owned(),
+            kdf: cred.kdf,
+            hub_transfer_public_key: super::agent::PublicKey::of(&state),
+        }),
     ))
 }
 
 /// `GET /api/nodes`: node documents the hub holds (they arrive from agents' pushes).
+#[utoipa::path(get, path = "/api/nodes", operation_id = "list_nodes", tag = "nodes", responses((status = 200, body = Vec<NodeDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, _session: Session) -> Result<Json<Vec<NodeDoc>>, ApiError> {
     let docs = state.store.run(|s| s.list_type(DocType::Node)).await?;
     Ok(Json(
@@ -80,6 +106,7 @@ fn read_node(s: &Store, node: &NodeId) -> agent_core::store::Result<Option<NodeD
 }
 
 /// `GET /api/nodes/{node_id}`
+#[utoipa::path(get, path = "/api/nodes/{node_id}", operation_id = "get_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -137,7 +164,7 @@ async fn update_node(
         .await?
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodePatch {
     /// The revision the client read.
@@ -150,6 +177,7 @@ pub struct NodePatch {
 
 /// `PATCH /api/nodes/{node_id}`: the hub-owned fields only (`friendly_name`, `enabled`,
 /// `network_mounts`), against the revision read (`_rev`; 409 when stale).
+#[utoipa::path(patch, path = "/api/nodes/{node_id}", operation_id = "patch_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), request_body = NodePatch, responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
     _session: Session,
@@ -187,6 +215,7 @@ pub async fn patch(
 /// `DELETE /api/nodes/{node_id}`: soft delete. The node is disabled and its credentials too, so
 /// it can no longer sign requests; its documents stay (re-enable with PATCH and a credential
 /// update). Idempotent.
+#[utoipa::path(delete, path = "/api/nodes/{node_id}", operation_id = "delete_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _session: Session,
@@ -205,11 +234,12 @@ pub async fn delete(
 
 /// `GET /api/nodes/{node_id}/status`: the hub's observation and what the node last reported
 /// (its `agent_status` and newest utilization snapshot; `null` until it has pushed them).
+#[utoipa::path(get, path = "/api/nodes/{node_id}/status", operation_id = "get_node_status", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeStatusView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn status(
     State(state): State<AppState>,
     _session: Session,
     Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<NodeStatusView>, ApiError> {
     let node = node_id(&raw)?;
     let n = node.clone();
     let (doc, status, util) = state
@@ -222,16 +252,16 @@ pub async fn status(
         })
         .await?;
     let doc = doc.ok_or(ApiError::NotFound(format!("node {node}")))?;
-    Ok(Json(serde_json::json!({
-        "node_id": node,
-        "enabled": doc.enabled,
-        "observed_status": doc.observed_status,
-        "last_seen": doc.last_seen,
-        "reported_status": doc.status,
-        "last_heartbeat": doc.last_heartbeat,
-        "agent_status": status,
-        "utilization": util,
-    })))
+    Ok(Json(NodeStatusView {
+        node_id: node,
+        enabled: doc.enabled,
+        observed_status: doc.observed_status,
+        last_seen: doc.last_seen,
+        reported_status: doc.status,
+        last_heartbeat: doc.last_heartbeat,
+        agent_status: status,
+        utilization: util,
+    }))
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -261,6 +291,7 @@ fn check_mount(m: &NetworkMount) -> Result<(), ApiError> {
 }
 
 /// `GET /api/nodes/{node_id}/mounts`
+#[utoipa::path(get, path = "/api/nodes/{node_id}/mounts", operation_id = "list_node_mounts", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = Vec<NetworkMount>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn mounts(
     State(state): State<AppState>,
     session: Session,
@@ -270,7 +301,7 @@ pub async fn mounts(
     Ok(Json(doc.network_mounts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMount {
     /// Generated when absent.
@@ -284,6 +315,7 @@ pub struct NewMount {
 }
 
 /// `POST /api/nodes/{node_id}/mounts`: adds a network mount (409 if its `mount_id` exists).
+#[utoipa::path(post, path = "/api/nodes/{node_id}/mounts", operation_id = "add_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), request_body = NewMount, responses((status = 201, body = NetworkMount), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn add_mount(
     State(state): State<AppState>,
     _session: Session,
@@ -312,7 +344,7 @@ pub async fn add_mount(
     Ok((StatusCode::CREATED, Json(mount)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MountPatch {
     mount_type: Option<NetworkMountType>,
@@ -323,6 +355,7 @@ pub struct MountPatch {
 }
 
 /// `PATCH /api/nodes/{node_id}/mounts/{mount_id}`
+#[utoipa::path(patch, path = "/api/nodes/{node_id}/mounts/{mount_id}", operation_id = "patch_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id"), ("mount_id" = String, Path, description = "Mount id")), request_body = MountPatch, responses((status = 200, body = NetworkMount), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn patch_mount(
     State(state): State<AppState>,
     _session: Session,
@@ -360,6 +393,7 @@ pub async fn patch_mount(
 }
 
 /// `DELETE /api/nodes/{node_id}/mounts/{mount_id}`
+#[utoipa::path(delete, path = "/api/nodes/{node_id}/mounts/{mount_id}", operation_id = "delete_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id"), ("mount_id" = String, Path, description = "Mount id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_mount(
     State(state): State<AppState>,
     _session: Session,

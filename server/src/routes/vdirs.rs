@@ -115,6 +115,7 @@ async fn find(state: &AppState, path: &str) -> Result<VirtualDirectoryDoc, ApiEr
 }
 
 /// `GET /api/vfs/directories`: every virtual directory document, by path.
+#[utoipa::path(get, path = "/api/vfs/directories", operation_id = "list_directories", tag = "vfs", responses((status = 200, body = Vec<VirtualDirectoryDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _s: Session,
@@ -125,6 +126,7 @@ pub async fn list(
 }
 
 /// `GET /api/vfs/directories/{*path}`
+#[utoipa::path(get, path = "/api/vfs/directories/{path}", operation_id = "get_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), responses((status = 200, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     _s: Session,
@@ -134,7 +136,7 @@ pub async fn get(
     Ok(Json(find(&state, &path).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDir {
     #[serde(default)]
@@ -145,6 +147,7 @@ pub struct NewDir {
 
 /// `POST /api/vfs/directories/{*path}`: creates a directory under an existing parent (409 if the
 /// path exists or the parent does not).
+#[utoipa::path(post, path = "/api/vfs/directories/{path}", operation_id = "create_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), request_body = NewDir, responses((status = 201, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     _s: Session,
@@ -181,7 +184,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(dir)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirPatch {
     #[serde(rename = "_rev")]
@@ -192,6 +195,7 @@ pub struct DirPatch {
 
 /// `PATCH /api/vfs/directories/{*path}` against the revision read (`_rev`; 409 when stale).
 /// The root directory's mounts and flags can be edited too.
+#[utoipa::path(patch, path = "/api/vfs/directories/{path}", operation_id = "patch_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), request_body = DirPatch, responses((status = 200, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
     s: Session,
@@ -220,6 +224,7 @@ pub async fn patch(
 
 /// `DELETE /api/vfs/directories/{*path}`: system directories cannot be deleted (400), nor a
 /// directory that still has subdirectories (409).
+#[utoipa::path(delete, path = "/api/vfs/directories/{path}", operation_id = "delete_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _s: Session,

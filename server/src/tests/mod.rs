@@ -482,3 +482,37 @@ impl Api {
         (status, v)
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_covers_exactly_the_route_table() {
+    use std::collections::BTreeSet;
+    let api = api(100).await;
+    let token = api.token().await;
+    assert_eq!(api.call("GET", "/api/openapi.json", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, doc) = api.call("GET", "/api/openapi.json", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            documented.insert((method.to_uppercase(), path.clone()));
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+            let public = path == "/health" || path == "/api/auth/login" || path.starts_with("/api/auth/kdf/");
+            assert_eq!(
+                op.get("security").is_none(),
+                public,
+                "{method} {path}: security declared iff not public"
+            );
+        }
+    }
+    let routed: BTreeSet<(String, String)> =
+        routes::routes().iter().map(|r| (r.method.to_owned(), r.path.replace("{*", "{"))).collect();
+    assert_eq!(documented, routed, "documented vs routed");
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in ["FileDoc", "NodeDoc", "VirtualDirectoryDoc", "Document", "ErrorBody", "CredentialView"] {
+        assert!(schemas.contains_key(name), "{name}");
+    }
+}
