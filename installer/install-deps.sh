@@ -13,7 +13,7 @@ set -euo pipefail
 
 purpose=${1:-test}
 build=(build-essential pkg-config ca-certificates)
-test=("${build[@]}" procps python3 python3-venv)
+test=("${build[@]}" procps python3 python3-venv dbus gnome-keyring)
 bench=("${test[@]}" hyperfine plocate time python3 wrk curl)
 
 case "$purpose" in
@@ -31,7 +31,7 @@ install_python_tools() {
   [ "$purpose" = build ] && return 0
   local venv=${MOSAICFS_VENV:-$HOME/.cache/mosaicfs-venv}
   local want_version=4.32.5
-  if [ -x "$venv/bin/schemathesis" ] && "$venv/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $want_version"; then
+  if [ -x "$venv/bin/schemathesis" ] && "$venv/bin/pip" show schemathesis 2>/dev/null | grep -x "Version: $want_version" >/dev/null; then
     return 0
   fi
   echo "install-deps: installing schemathesis $want_version into $venv" >&2

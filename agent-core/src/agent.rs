@@ -53,6 +53,9 @@ impl Agent {
             watch_paths = ?config.watch_paths,
             "agent started"
         );
+        if let Some(cp) = &config.control_plane {
+            log_secret_store(cp).await;
+        }
         let worker = IndexWorker::spawn(store.clone(), node_id.clone(), &config)?;
         let heartbeat = spawn_heartbeat(store.clone(), info.clone(), config.heartbeat_interval);
         Ok(Agent { node_id, store, worker: Some(worker), info, heartbeat: Some(heartbeat) })
@@ -113,4 +116,23 @@ fn spawn_heartbeat(
         }
     });
     (stop_tx, task)
+}
+
+/// Says at start where the node's secret lives and whether it can be read (the sync client
+/// signs with it; an unreadable secret is reported now rather than at the first push).
+async fn log_secret_store(cp: &crate::config::ControlPlane) {
+    use crate::config::SecretRef;
+    let (kind, place) = match &cp.secret {
+        SecretRef::Keyring { service, account } => ("keychain", format!("{service}/{account}")),
+        SecretRef::File(p) => ("file", p.display().to_string()),
+        SecretRef::Env(v) => ("env", v.clone()),
+    };
+    let r = cp.secret.clone();
+    match tokio::task::spawn_blocking(move || crate::secrets::read(&r)).await {
+        Ok(Ok(_)) => {
+            tracing::info!(secret_store = kind, place, control_plane = %cp.url, "node secret readable")
+        }
+        Ok(Err(e)) => tracing::warn!(secret_store = kind, place, error = %e, "node secret unreadable"),
+        Err(e) => tracing::warn!(secret_store = kind, place, error = %e, "node secret check failed"),
+    }
 }

@@ -4,10 +4,12 @@
 //!
 //! - [`auth`] — credentials (Argon2id verifier) and HMAC request signing, shared with the hub.
 //! - [`host`] — facts about this machine (host name).
+//! - [`http`] — the one HTTP client: HTTPS pinned to a certificate fingerprint.
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`labels`] — effective labels of a file (assignments + rules): the one evaluator.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
+//! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
 //! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
@@ -27,12 +29,14 @@ pub mod config;
 pub mod crawler;
 pub mod doc;
 pub mod host;
+pub mod http;
 pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;
 pub mod labels;
 #[cfg(feature = "node")]
 pub mod node;
+pub mod secrets;
 pub mod store;
 pub mod transfer_token;
 #[cfg(feature = "node")]

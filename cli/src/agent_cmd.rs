@@ -11,14 +11,27 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::{config_or_exit, logging, CliError};
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AgentArgs {
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
     /// The agent configuration file [default: $MOSAICFS_CONFIG, /etc/mosaicfs/agent.toml for
     /// root, ~/.config/mosaicfs/agent.toml otherwise].
     #[arg(long, short)]
     config: Option<PathBuf>,
 }
 
+#[derive(clap::Subcommand)]
+enum AgentCommand {
+    /// Join this machine to a control plane: pin its certificate, register the node, keep the
+    /// node's secret, write agent.toml and install the service.
+    Init(crate::init_cmd::InitArgs),
+}
+
 pub fn run(args: AgentArgs) -> Result<(), CliError> {
+    if let Some(AgentCommand::Init(init)) = args.command {
+        return crate::init_cmd::run(init);
+    }
     let path = args.config.unwrap_or_else(crate::default_config_path);
     let config = config_or_exit(&path)?;
     let (level, _guard) = logging::init(&config.log.level, Some(&config.log.dir))?;

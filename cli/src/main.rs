@@ -3,6 +3,7 @@
 
 mod agent_cmd;
 mod index;
+mod init_cmd;
 mod logging;
 mod server_cmd;
 mod up_cmd;

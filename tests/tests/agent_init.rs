@@ -1,0 +1,198 @@
+//! `mosaicfs agent init` against a real `mosaicfs server` process: pinning, registration, the
+//! node secret kept privately, agent.toml written and valid, and every refusal leaving nothing
+//! behind.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use agent_core::config::{AgentConfig, SecretRef};
+use mosaicfs_tests::{field, mosaicfs_bin, start_server};
+
+struct Hub {
+    _proc: mosaicfs_tests::Proc,
+    url: String,
+    fingerprint: String,
+    key: String,
+    secret: String,
+}
+
+fn hub(data: &Path) -> Hub {
+    let (proc, lines) = start_server(data, &["--login-per-minute", "1000"]);
+    let addr = field(&lines, "control plane listening on").expect("address line").to_owned();
+    let port = addr.rsplit(':').next().unwrap();
+    let fingerprint = field(&lines, "certificate fingerprint (SHA-256):").expect("fingerprint").to_owned();
+    let saved = std::fs::read_to_string(data.join("secrets/admin.secret")).unwrap();
+    let mut saved = saved.lines();
+    Hub {
+        _proc: proc,
+        url: format!("https://127.0.0.1:{port}"),
+        fingerprint,
+        key: saved.next().unwrap().to_owned(),
+        secret: saved.next().unwrap().to_owned(),
+    }
+}
+
+fn init(home: &Path, args: &[String], stdin: &str) -> Output {
+    let mut child = Command::new(mosaicfs_bin())
+        .args(["agent", "init"])
+        .args(args)
+        .env("HOME", home)
+        .env("MOSAICFS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The child may exit (refusing) before it reads stdin: a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn init_joins_a_node_and_refuses_what_it_cannot_trust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = hub(&tmp.path().join("hub"));
+    let (home, data, watched) = (tmp.path().join("home"), tmp.path().join("agent"), tmp.path().join("docs"));
+    std::fs::create_dir_all(&watched).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let config = tmp.path().join("etc/agent.toml");
+    let (c, d, w) = (config.to_str().unwrap(), data.to_str().unwrap(), watched.to_str().unwrap());
+    let common = |fp: &str| {
+        vec![
+            "--server".to_owned(),
+            hub.url.clone(),
+            "--server-fingerprint".into(),
+            fp.to_owned(),
+            "--access-key-id".into(),
+            hub.key.clone(),
+            "--secret-stdin".into(),
+            "--watch".into(),
+            w.to_owned(),
+            "--data-dir".into(),
+            d.to_owned(),
+            "--config".into(),
+            c.to_owned(),
+            "--no-service".into(),
+        ]
+    };
+
+    // Refusals first: none of them may write anything.
+    let wrong_fp = "00".repeat(32);
+    let out = init(&home, &common(&wrong_fp), &format!("{}\n", hub.secret));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the pinned"), "names the mismatch");
+    let out = init(&home, &common(&hub.fingerprint), "wrong secret\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "a bad admin secret is refused");
+    let mut no_stdin_flag = common(&hub.fingerprint);
+    no_stdin_flag.retain(|a| a != "--secret-stdin");
+    let out = init(&home, &no_stdin_flag, "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-stdin"));
+    let mut http = common(&hub.fingerprint);
+    http[1] = hub.url.replace("https", "http");
+    assert_eq!(init(&home, &http, "").status.code(), Some(2));
+    assert!(!config.exists(), "nothing written by a refused init");
+
+    // The real join (secret store `auto`: the keychain if one answers here, else a 0600 file).
+    let out = init(&home, &common(&hub.fingerprint.to_uppercase()), &format!("{}\n", hub.secret));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Joined") && stdout.contains("accepts its signed requests"), "{stdout}");
+    let loaded = AgentConfig::load(&config).expect("agent.toml valid");
+    let cp = loaded.control_plane.expect("control_plane section");
+    assert_eq!(cp.server_fingerprint, hub.fingerprint);
+    assert_eq!(loaded.watch_paths, vec![std::fs::canonicalize(&watched).unwrap()]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    if let SecretRef::File(p) = &cp.secret {
+        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
+        let node_secret = std::fs::read_to_string(p).unwrap();
+        assert!(!text.contains(node_secret.trim()), "agent.toml never holds the secret");
+    }
+    assert!(data.join("keys/hub_transfer.pub").exists());
+    let node_id = std::fs::read_to_string(data.join("node_id")).unwrap();
+
+    // The hub knows the node's credential; a second init refuses to overwrite without --force.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = agent_core::http::pinned_client(&hub.fingerprint).unwrap();
+        let login: serde_json::Value = client
+            .post(format!("{}/api/auth/login", hub.url))
+            .json(&serde_json::json!({"access_key_id": hub.key, "secret": hub.secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let creds: serde_json::Value = client
+            .get(format!("{}/api/credentials", hub.url))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bound: Vec<&serde_json::Value> =
+            creds.as_array().unwrap().iter().filter(|c| c["node_id"] == node_id.trim()).collect();
+        assert_eq!(bound.len(), 1, "{creds}");
+        assert_eq!(bound[0]["access_key_id"].as_str(), Some(cp.access_key_id.as_str()));
+    });
+    let out = init(&home, &common(&hub.fingerprint), &format!("{}\n", hub.secret));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+}
+
+/// The OS keychain for real: a private D-Bus session with gnome-keyring (installed by the test
+/// command's set-up) holds the node secret; init reads it back and signs with it.
+#[test]
+fn init_keeps_the_secret_in_the_os_keychain_when_one_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = hub(&tmp.path().join("hub"));
+    let (home, data, watched) = (tmp.path().join("home"), tmp.path().join("agent"), tmp.path().join("docs"));
+    std::fs::create_dir_all(&watched).unwrap();
+    std::fs::create_dir_all(home.join(".local/share")).unwrap();
+    let config = tmp.path().join("agent.toml");
+    let mut child = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c"])
+        .arg(
+            "echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+             exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(mosaicfs_bin())
+        .args(["agent", "init", "--server", &hub.url, "--server-fingerprint", &hub.fingerprint])
+        .args(["--access-key-id", &hub.key, "--secret-stdin", "--secret-store", "keychain", "--no-service"])
+        .arg("--watch")
+        .arg(&watched)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("MOSAICFS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dbus-run-session (apt: dbus) is installed by installer/install-deps.sh test");
+    child.stdin.take().unwrap().write_all(format!("{}\n", hub.secret).as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("secret in the OS keychain"), "{stdout}");
+    let cp = AgentConfig::load(&config).unwrap().control_plane.unwrap();
+    assert!(
+        matches!(&cp.secret, SecretRef::Keyring { service, account }
+        if service == "mosaicfs" && account == cp.access_key_id.as_str()),
+        "{:?}",
+        cp.secret
+    );
+    assert!(!data.join("secrets").exists(), "no secret file when the keychain holds it");
+}
