@@ -92,6 +92,8 @@ token() {
 medms() { awk -v s="$(med "$1")" 'BEGIN{printf "%.6f", s * 1000}'; }
 
 main() {
+  # main runs in a pipeline subshell: it cleans up its own server (lib.sh's cleanup, by PID).
+  trap cleanup EXIT
   machine_block search
   echo "# runs: $RUNS (plocate), $RUNS_API (API); tree: $TREE; mosaicfs: $MOSAICFS"
   emit search.tree.files "$N" files
@@ -142,6 +144,7 @@ main() {
   "$MOSAICFS_BENCH" http-load --url "$URL" --admin-secret "$DATA/secrets/admin.secret" \
     --name api.files.load1000 --path "/api/files?limit=50" --rate 1000 --duration 10
   emit api.server.peak_rss "$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$SERVER_PID/status")" MB
+  kill "$SERVER_PID" && wait "$SERVER_PID" || true
   context search_end
 }
 

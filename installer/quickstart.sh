@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds `mosaicfs`, indexes a directory and shows what was indexed.
+# Builds `mosaicfs` and runs the main command, `mosaicfs up`: this machine's agent (indexing
+# DIRECTORY) and the control plane in one process, until Ctrl-C.
 # usage: installer/quickstart.sh [DIRECTORY]   (default: ~/Documents, or ~ if it does not exist)
-# The index lives in ${MOSAICFS_DATA_DIR:-$XDG_DATA_HOME/mosaicfs}; run it again to see the
-# re-crawl skip unchanged files.
+# Knobs: MOSAICFS_DATA_DIR (default $XDG_DATA_HOME/mosaicfs), MOSAICFS_LISTEN (default
+# 127.0.0.1:8443). The config is written once to {data dir}/agent.toml; edit it to add paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,21 +18,26 @@ bin=$CARGO_TARGET_DIR/release/mosaicfs
 
 data=${MOSAICFS_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/mosaicfs}
 mkdir -p "$data"
-db=$data/agent.db
+config=$data/agent.toml
+if [ ! -f "$config" ]; then
+  toml_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+  {
+    echo "# Written by installer/quickstart.sh; reference: docs/ARCHITECTURE.md section 8.1"
+    echo "data_dir = $(toml_str "$data")"
+    echo "watch_paths = [$(toml_str "$dir")]"
+    echo 'exclude = ["**/.git", "**/node_modules"]'
+  } >"$config"
+  echo "wrote $config (indexing $dir)"
+fi
 
-echo
-echo "== indexing $dir"
-"$bin" index --db "$db" crawl "$dir"
-echo
-echo "== what is indexed"
-"$bin" index --db "$db" stats
-echo
-echo "== $dir"
-"$bin" index --db "$db" ls "$dir" | head -40
 cat <<TXT
 
-More:
-  $bin index --db $db search '*.pdf'      # find by name or glob
-  $bin index --db $db ls $dir/SUBDIR      # browse
-  $bin agent --config FILE                # keep the index current (see README.md)
+== mosaicfs up --config $config
+   While it runs, in another terminal:
+     $bin index --config $config stats             # what is indexed
+     $bin index --config $config search '*.pdf'    # find by name or glob
+     curl -k https://${MOSAICFS_LISTEN:-127.0.0.1:8443}/health
+   Ctrl-C stops it.
+
 TXT
+exec "$bin" up --config "$config" --listen "${MOSAICFS_LISTEN:-127.0.0.1:8443}"

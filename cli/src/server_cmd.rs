@@ -40,18 +40,18 @@ pub fn run(args: ServerArgs) -> Result<(), CliError> {
             listen: args.listen,
             login_per_minute: args.login_per_minute,
             local_node: None,
+            admin_secret_store: agent_core::secrets::Backend::File,
         };
         let handle = server::start(config).await?;
         let mut banner = format!(
             "control plane listening on https://{}\ncertificate fingerprint (SHA-256): {}\n",
             handle.addr, handle.cert_fingerprint
         );
-        if let Some((key, secret)) = &handle.first_admin {
+        if let Some((key, secret, kept)) = &handle.first_admin {
             banner.push_str(&format!(
                 "first start: an admin credential was created. The secret is shown only now:\n  \
-                 access key id: {key}\n  secret:        {}\n  (also kept in {}, mode 0600)\n",
+                 access key id: {key}\n  secret:        {}\n  (also kept in {kept})\n",
                 secret.expose(),
-                data_dir.join("secrets/admin.secret").display()
             ));
         }
         crate::print_stdout(&banner);

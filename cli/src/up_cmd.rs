@@ -41,6 +41,7 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
             data_dir: config.data_dir.clone(),
             listen: args.listen,
             login_per_minute: args.login_per_minute,
+            admin_secret_store: agent_core::secrets::Backend::Keychain,
             local_node: Some(server::state::LocalNode {
                 node_id: config.load_or_create_node_id().map_err(CliError::Config)?,
                 watch_paths: config.watch_paths.clone(),
@@ -65,12 +66,11 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
             hub.addr,
             hub.cert_fingerprint
         );
-        if let Some((key, secret)) = &hub.first_admin {
+        if let Some((key, secret, kept)) = &hub.first_admin {
             banner.push_str(&format!(
                 "first start: an admin credential was created. The secret is shown only now:\n  \
-                 access key id: {key}\n  secret:        {}\n  (also kept in {}, mode 0600)\n",
+                 access key id: {key}\n  secret:        {}\n  (also kept in {kept})\n",
                 secret.expose(),
-                config.data_dir.join("secrets/admin.secret").display()
             ));
         }
         crate::print_stdout(&banner);

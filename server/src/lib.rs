@@ -43,11 +43,20 @@ pub struct ServerConfig {
     pub login_per_minute: u32,
     /// The agent running in the same process (`mosaicfs up`), whose files the hub serves.
     pub local_node: Option<state::LocalNode>,
+    /// Where the first admin's secret is kept: the OS keychain when one answers (desktops,
+    /// `mosaicfs up`), else `secrets/admin.secret` (0600; always for headless `mosaicfs server`).
+    pub admin_secret_store: agent_core::secrets::Backend,
 }
 
 impl ServerConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ServerConfig {
-        ServerConfig { data_dir, listen, login_per_minute: 5, local_node: None }
+        ServerConfig {
+            data_dir,
+            listen,
+            login_per_minute: 5,
+            local_node: None,
+            admin_secret_store: agent_core::secrets::Backend::File,
+        }
     }
 }
 
@@ -70,9 +79,9 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     /// SHA-256 of the certificate (what agents pin).
     pub cert_fingerprint: String,
-    /// The admin credential made on the very first start (its secret is shown once, and kept in
-    /// `secrets/admin.secret`, mode 0600).
-    pub first_admin: Option<(AccessKeyId, Secret)>,
+    /// The admin credential made on the very first start (its secret is shown once), and where
+    /// it is kept (`secrets/admin.secret`, mode 0600, or the OS keychain).
+    pub first_admin: Option<(AccessKeyId, Secret, String)>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     store: Store,
@@ -151,19 +160,31 @@ async fn ensure_root_directory(store: &Store) -> Result<(), ServerError> {
 async fn make_first_admin(
     store: &Store,
     config: &ServerConfig,
-) -> Result<(AccessKeyId, Secret), ServerError> {
+) -> Result<(AccessKeyId, Secret, String), ServerError> {
     let (cred, secret) =
         credentials::create(store, "admin (first start)".into(), CredentialRole::Admin, None)
             .await
             .map_err(|e| ServerError::Other(e.to_string()))?;
     let path = config.data_dir.join("secrets/admin.secret");
     let text = format!("{}\n{}\n", cred.access_key_id, secret.expose());
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || keys::write_private(&p, text.as_bytes()))
-        .await
-        .map_err(|e| ServerError::Other(e.to_string()))??;
-    tracing::info!(access_key_id = %cred.access_key_id, file = %path.display(), "first admin credential created");
-    Ok((cred.access_key_id, secret))
+    let (p, s, key) = (path.clone(), secret.clone(), cred.access_key_id.clone());
+    let prefer = config.admin_secret_store;
+    let kept = tokio::task::spawn_blocking(move || -> Result<String, ServerError> {
+        use agent_core::secrets::{self, Backend, SERVICE};
+        if prefer == Backend::Keychain && secrets::keychain_available().is_ok() {
+            let r =
+                agent_core::config::SecretRef::Keyring { service: SERVICE.into(), account: key.to_string() };
+            if secrets::write(&r, &s).is_ok() {
+                return Ok(format!("the OS keychain ({SERVICE}/{key})"));
+            }
+        }
+        keys::write_private(&p, text.as_bytes())?;
+        Ok(format!("{}, mode 0600", p.display()))
+    })
+    .await
+    .map_err(|e| ServerError::Other(e.to_string()))??;
+    tracing::info!(access_key_id = %cred.access_key_id, kept_in = %kept, "first admin credential created");
+    Ok((cred.access_key_id, secret, kept))
 }
 
 /// One log line per request: method, path, status, latency.

@@ -146,6 +146,22 @@ fn init_joins_a_node_and_refuses_what_it_cannot_trust() {
     let out = init(&home, &common(&hub.fingerprint), &format!("{}\n", hub.secret));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+
+    // With --force and a service: the node keeps its id; the unit is written (and started where
+    // a user systemd answers; here it says how to run the agent instead).
+    let mut with_service = common(&hub.fingerprint);
+    with_service.retain(|a| a != "--no-service");
+    with_service.push("--force".into());
+    let out = init(&home, &with_service, &format!("{}\n", hub.secret));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(node_id.trim()), "same node id: {stdout}");
+    let unit = std::fs::read_to_string(home.join(".config/systemd/user/mosaicfs-agent.service")).unwrap();
+    assert!(unit.contains(&format!("ExecStart={} agent --config {c}", mosaicfs_bin().display())), "{unit}");
+    assert!(
+        stdout.contains("enabled and started") || stdout.contains("no user systemd answers here"),
+        "{stdout}"
+    );
 }
 
 /// The OS keychain for real: a private D-Bus session with gnome-keyring (installed by the test

@@ -204,9 +204,11 @@ async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
         listen: "127.0.0.1:0".parse().unwrap(),
         login_per_minute: 100,
         local_node: None,
+        admin_secret_store: agent_core::secrets::Backend::File,
     };
     let server = start(config.clone()).await.unwrap();
-    let (admin_key, admin_secret) = server.first_admin.clone().expect("first start makes an admin");
+    let (admin_key, admin_secret, kept) = server.first_admin.clone().expect("first start makes an admin");
+    assert!(kept.ends_with("admin.secret, mode 0600"), "{kept}");
     let saved = std::fs::read_to_string(dir.path().join("secrets/admin.secret")).unwrap();
     assert!(saved.contains(admin_key.as_str()) && saved.contains(admin_secret.expose()));
 
