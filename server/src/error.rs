@@ -98,6 +98,14 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The error responses every operation documents (OpenAPI): any 4xx with an [`ErrorBody`].
+#[derive(utoipa::IntoResponses)]
+pub enum ErrorResponses {
+    /// A JSON error: bad input, authentication, not found, conflict, rate limit.
+    #[response(status = "4XX")]
+    Client(ErrorBody),
+}
+
 /// JSON bodies: a malformed or mistyped body is a 400 with our JSON error, not axum's text.
 pub struct JsonBody<T>(pub T);
 

@@ -8,6 +8,11 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::agent_auth::AgentIdentity;
+use crate::credentials::{self, CredentialView};
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
 /// The hub's transfer-token public key as a JWK (agents pin it when they join).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PublicKey {
@@ -50,17 +55,22 @@ pub struct TransferToken {
     expires_at: i64,
 }
 
-use crate::agent_auth::AgentIdentity;
-use crate::credentials::{self, CredentialView};
-use crate::error::{ApiError, JsonBody};
-use crate::state::AppState;
-
 /// Documents per push at most.
 pub const MAX_PUSH_DOCS: usize = 200;
 
 /// `POST /api/agent/heartbeat`: proves the node's credential works and returns the hub's clock
 /// (agents log a skew over 2 minutes). Liveness itself travels as the node document in pushes.
-#[utoipa::path(post, path = "/api/agent/heartbeat", operation_id = "agent_heartbeat", tag = "agent", responses((status = 200, description = "node_id and the hub clock (server_time, unix seconds)", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/agent/heartbeat",
+    operation_id = "agent_heartbeat",
+    tag = "agent",
+    responses(
+        (status = 200, description = "node_id and the hub clock (server_time, unix seconds)", body = serde_json::Value),
+        crate::error::ErrorResponses,
+    ),
+    security(("hmac" = [])),
+)]
 pub async fn heartbeat(agent: AgentIdentity) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "node_id": agent.node_id,
@@ -80,7 +90,15 @@ pub struct PushBody {
 
 /// `POST /api/agent/push`: bulk upsert of the signer's own documents, one answer per document
 /// in order (ARCHITECTURE §5.1). A document the signer does not own is refused `not_owner`.
-#[utoipa::path(post, path = "/api/agent/push", operation_id = "agent_push", tag = "agent", request_body = PushBody, responses((status = 200, body = PushAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/agent/push",
+    operation_id = "agent_push",
+    tag = "agent",
+    request_body = PushBody,
+    responses((status = 200, body = PushAnswer), crate::error::ErrorResponses),
+    security(("hmac" = [])),
+)]
 pub async fn push(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -164,7 +182,18 @@ async fn push_one(
 }
 
 /// `POST /api/agent/status`: the signer's `agent_status` document (plan §2.8), through the push path.
-#[utoipa::path(post, path = "/api/agent/status", operation_id = "agent_status", tag = "agent", request_body(content = serde_json::Value, description = "The signer's agent_status document"), responses((status = 200, description = "One push result", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/agent/status",
+    operation_id = "agent_status",
+    tag = "agent",
+    request_body(content = serde_json::Value, description = "The signer's agent_status document"),
+    responses(
+        (status = 200, description = "One push result", body = serde_json::Value),
+        crate::error::ErrorResponses,
+    ),
+    security(("hmac" = [])),
+)]
 pub async fn status(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -174,7 +203,18 @@ pub async fn status(
 }
 
 /// `POST /api/agent/utilization`: a `utilization_snapshot` of the signer, through the push path.
-#[utoipa::path(post, path = "/api/agent/utilization", operation_id = "agent_utilization", tag = "agent", request_body(content = serde_json::Value, description = "A utilization_snapshot document of the signer"), responses((status = 200, description = "One push result", body = serde_json::Value), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/agent/utilization",
+    operation_id = "agent_utilization",
+    tag = "agent",
+    request_body(content = serde_json::Value, description = "A utilization_snapshot document of the signer"),
+    responses(
+        (status = 200, description = "One push result", body = serde_json::Value),
+        crate::error::ErrorResponses,
+    ),
+    security(("hmac" = [])),
+)]
 pub async fn utilization(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -184,7 +224,14 @@ pub async fn utilization(
 }
 
 /// `GET /api/agent/credentials`: the signing credential as the hub sees it (never the verifier).
-#[utoipa::path(get, path = "/api/agent/credentials", operation_id = "agent_credential", tag = "agent", responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/agent/credentials",
+    operation_id = "agent_credential",
+    tag = "agent",
+    responses((status = 200, body = CredentialView), crate::error::ErrorResponses),
+    security(("hmac" = [])),
+)]
 pub async fn credential(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -203,7 +250,15 @@ pub struct TokenRequest {
 
 /// `POST /api/agent/transfer-token {file_id}`: a short-lived EdDSA token that lets the signer
 /// fetch that file from the node that owns it (ARCHITECTURE §6.4).
-#[utoipa::path(post, path = "/api/agent/transfer-token", operation_id = "agent_transfer_token", tag = "agent", request_body = TokenRequest, responses((status = 200, body = TransferToken), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/agent/transfer-token",
+    operation_id = "agent_transfer_token",
+    tag = "agent",
+    request_body = TokenRequest,
+    responses((status = 200, body = TransferToken), crate::error::ErrorResponses),
+    security(("hmac" = [])),
+)]
 pub async fn transfer_token(
     State(state): State<AppState>,
     agent: AgentIdentity,
@@ -228,7 +283,14 @@ pub async fn transfer_token(
 }
 
 /// `GET /api/agent/transfer-key`: the hub's public key for transfer tokens (agents pin it).
-#[utoipa::path(get, path = "/api/agent/transfer-key", operation_id = "agent_transfer_key", tag = "agent", responses((status = 200, body = PublicKey), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("hmac" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/agent/transfer-key",
+    operation_id = "agent_transfer_key",
+    tag = "agent",
+    responses((status = 200, body = PublicKey), crate::error::ErrorResponses),
+    security(("hmac" = [])),
+)]
 pub async fn transfer_key(State(state): State<AppState>, _agent: AgentIdentity) -> Json<PublicKey> {
     Json(PublicKey::of(&state))
 }

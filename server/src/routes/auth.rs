@@ -8,6 +8,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{issue, Session};
+use crate::credentials;
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginAnswer {
     /// A JWT for `Authorization: Bearer`, valid 24 hours.
@@ -29,11 +34,6 @@ pub struct LoggedOut {
     logged_out: bool,
 }
 
-use crate::auth::{issue, Session};
-use crate::credentials;
-use crate::error::{ApiError, JsonBody};
-use crate::state::AppState;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
@@ -43,7 +43,14 @@ pub struct Login {
 
 /// `POST /api/auth/login`: an enabled admin credential's id and secret → a 24-hour token.
 /// Rate-limited per client IP (a limited attempt is not even checked).
-#[utoipa::path(post, path = "/api/auth/login", operation_id = "login", tag = "auth", request_body = Login, responses((status = 200, body = LoginAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body = Login,
+    responses((status = 200, body = LoginAnswer), crate::error::ErrorResponses),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -67,7 +74,14 @@ pub async fn login(
 }
 
 /// `GET /api/auth/whoami`
-#[utoipa::path(get, path = "/api/auth/whoami", operation_id = "whoami", tag = "auth", responses((status = 200, body = WhoAmI), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/auth/whoami",
+    operation_id = "whoami",
+    tag = "auth",
+    responses((status = 200, body = WhoAmI), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn whoami(State(state): State<AppState>, session: Session) -> Result<Json<WhoAmI>, ApiError> {
     let key: AccessKeyId = session.claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
     let cred = credentials::get(&state.store, &key).await?.ok_or(ApiError::Unauthorized)?;
@@ -76,7 +90,14 @@ pub async fn whoami(State(state): State<AppState>, session: Session) -> Result<J
 
 /// `POST /api/auth/logout`: this token stops working, also after a restart of the hub (the
 /// revocation is kept in the hub store's `meta` until the token would have expired).
-#[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", tag = "auth", responses((status = 200, body = LoggedOut), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    responses((status = 200, body = LoggedOut), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Json<LoggedOut>, ApiError> {
     let (jti, exp) = (session.claims.jti.clone(), session.claims.exp);
     state
@@ -93,7 +114,14 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Result<J
 /// `GET /api/auth/kdf/{access_key_id}`: the salt and cost a secret's holder needs to derive the
 /// signing key. Public; for an unknown id it answers stable made-up parameters (derived from the
 /// hub's key), so it does not reveal which ids exist.
-#[utoipa::path(get, path = "/api/auth/kdf/{access_key_id}", operation_id = "get_kdf", tag = "auth", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 200, body = agent_core::doc::KdfParams), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/auth/kdf/{access_key_id}",
+    operation_id = "get_kdf",
+    tag = "auth",
+    params(("access_key_id" = String, Path, description = "Access key id")),
+    responses((status = 200, body = agent_core::doc::KdfParams), crate::error::ErrorResponses),
+)]
 pub async fn kdf(
     State(state): State<AppState>,
     axum::extract::Path(raw): axum::extract::Path<String>,

@@ -93,7 +93,23 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
-#[utoipa::path(get, path = "/api/files/{file_id}/content", operation_id = "get_file_content", tag = "files", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix"), ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")), responses((status = 200, description = "The whole file", content(("application/octet-stream"))), (status = 206, description = "The requested range", content(("application/octet-stream"))), (status = 501, description = "The file is on another node (transfer server not yet available)", body = crate::error::ErrorBody), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/files/{file_id}/content",
+    operation_id = "get_file_content",
+    tag = "files",
+    params(
+        ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", content(("application/octet-stream"))),
+        (status = 206, description = "The requested range", content(("application/octet-stream"))),
+        (status = 501, description = "The file is on another node (transfer server not yet available)", body = crate::error::ErrorBody),
+        crate::error::ErrorResponses,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn content(
     State(state): State<AppState>,
     _session: Session,

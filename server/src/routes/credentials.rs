@@ -5,6 +5,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Session;
+use crate::credentials::{self, CredentialView};
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
 /// A new credential: the secret appears in this answer only.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Created {
@@ -12,11 +17,6 @@ pub struct Created {
     access_key_id: AccessKeyId,
     secret: String,
 }
-
-use crate::auth::Session;
-use crate::credentials::{self, CredentialView};
-use crate::error::{ApiError, JsonBody};
-use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,15 @@ fn admin() -> CredentialRole {
 }
 
 /// `POST /api/credentials`: the secret is in this response and nowhere else, ever.
-#[utoipa::path(post, path = "/api/credentials", operation_id = "create_credential", tag = "credentials", request_body = Create, responses((status = 201, body = Created), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/credentials",
+    operation_id = "create_credential",
+    tag = "credentials",
+    request_body = Create,
+    responses((status = 201, body = Created), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _session: Session,
@@ -58,7 +66,14 @@ pub async fn create(
 }
 
 /// `GET /api/credentials`
-#[utoipa::path(get, path = "/api/credentials", operation_id = "list_credentials", tag = "credentials", responses((status = 200, body = Vec<CredentialView>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/credentials",
+    operation_id = "list_credentials",
+    tag = "credentials",
+    responses((status = 200, body = Vec<CredentialView>), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _session: Session,
@@ -71,7 +86,15 @@ fn parse_key(raw: &str) -> Result<AccessKeyId, ApiError> {
 }
 
 /// `GET /api/credentials/{access_key_id}`
-#[utoipa::path(get, path = "/api/credentials/{access_key_id}", operation_id = "get_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/credentials/{access_key_id}",
+    operation_id = "get_credential",
+    tag = "credentials",
+    params(("access_key_id" = String, Path, description = "Access key id")),
+    responses((status = 200, body = CredentialView), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -92,7 +115,16 @@ pub struct Patch {
 }
 
 /// `PATCH /api/credentials/{access_key_id}`: enable/disable, rename.
-#[utoipa::path(patch, path = "/api/credentials/{access_key_id}", operation_id = "patch_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), request_body = Patch, responses((status = 200, body = CredentialView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/credentials/{access_key_id}",
+    operation_id = "patch_credential",
+    tag = "credentials",
+    params(("access_key_id" = String, Path, description = "Access key id")),
+    request_body = Patch,
+    responses((status = 200, body = CredentialView), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     session: Session,
@@ -126,7 +158,15 @@ pub async fn patch(
 }
 
 /// `DELETE /api/credentials/{access_key_id}`
-#[utoipa::path(delete, path = "/api/credentials/{access_key_id}", operation_id = "delete_credential", tag = "credentials", params(("access_key_id" = String, Path, description = "Access key id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/credentials/{access_key_id}",
+    operation_id = "delete_credential",
+    tag = "credentials",
+    params(("access_key_id" = String, Path, description = "Access key id")),
+    responses((status = 204, description = "Deleted"), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     session: Session,

@@ -5,6 +5,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Session;
+use crate::error::{ApiError, QueryParams};
+use crate::state::AppState;
+
 /// A page of file documents.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FilesPage {
@@ -21,10 +25,6 @@ pub struct SearchPage {
     /// With `count=true`: how many active files match the name query (when the index can count).
     total: Option<u64>,
 }
-
-use crate::auth::Session;
-use crate::error::{ApiError, QueryParams};
-use crate::state::AppState;
 
 const MAX_LIMIT: usize = 1000;
 
@@ -61,7 +61,15 @@ pub struct ListQuery {
 }
 
 /// `GET /api/files?limit=&cursor=`: every node's active files, a page at a time.
-#[utoipa::path(get, path = "/api/files", operation_id = "list_files", tag = "files", params(ListQuery), responses((status = 200, body = FilesPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/files",
+    operation_id = "list_files",
+    tag = "files",
+    params(ListQuery),
+    responses((status = 200, body = FilesPage), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _session: Session,
@@ -75,7 +83,17 @@ pub async fn list(
 }
 
 /// `GET /api/files/{file_id}` (the id with or without its `file::` prefix).
-#[utoipa::path(get, path = "/api/files/{file_id}", operation_id = "get_file", tag = "files", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 200, body = FileDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/files/{file_id}",
+    operation_id = "get_file",
+    tag = "files",
+    params(
+        ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+    ),
+    responses((status = 200, body = FileDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -100,7 +118,15 @@ pub struct ByPath {
 
 /// `GET /api/files/by-path?node_id=&path=`: the path must be absolute and normalized (no `.`,
 /// `..`, empty components or trailing slash), so no request can name a path outside its form.
-#[utoipa::path(get, path = "/api/files/by-path", operation_id = "get_file_by_path", tag = "files", params(ByPath), responses((status = 200, body = FileDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/files/by-path",
+    operation_id = "get_file_by_path",
+    tag = "files",
+    params(ByPath),
+    responses((status = 200, body = FileDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn by_path(
     State(state): State<AppState>,
     _session: Session,
@@ -157,7 +183,21 @@ impl SearchQuery {
 /// (case-insensitive) or matches it as a glob when it has `*?[{`, and that carry every `label`.
 /// Through the hub's trigram index (ARCHITECTURE §4.1); `count=true` adds the exact number of
 /// name matches when the index can count them.
-#[utoipa::path(get, path = "/api/search", operation_id = "search", tag = "files", params(("q" = Option<String>, Query, description = "Substring of the name, or a glob when it has *?[{"), ("label" = Option<Vec<String>>, Query, description = "Required label; repeat to AND several"), ("limit" = Option<u32>, Query, description = "1-1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("count" = Option<bool>, Query, description = "Also count the name matches")), responses((status = 200, body = SearchPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/search",
+    operation_id = "search",
+    tag = "files",
+    params(
+        ("q" = Option<String>, Query, description = "Substring of the name, or a glob when it has *?[{"),
+        ("label" = Option<Vec<String>>, Query, description = "Required label; repeat to AND several"),
+        ("limit" = Option<u32>, Query, description = "1-1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("count" = Option<bool>, Query, description = "Also count the name matches"),
+    ),
+    responses((status = 200, body = SearchPage), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn search(
     State(state): State<AppState>,
     _session: Session,

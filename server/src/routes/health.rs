@@ -7,7 +7,16 @@ use crate::state::AppState;
 
 /// `GET /health` (no authentication, no secrets): each subsystem's state, checked now. 200 when
 /// the store answers, 503 when it does not.
-#[utoipa::path(get, path = "/health", operation_id = "health", tag = "system", responses((status = 200, description = "status, role, node_id, version, uptime_secs, subsystems", body = serde_json::Value), (status = 503, description = "The store does not answer", body = serde_json::Value)))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "system",
+    responses(
+        (status = 200, description = "status, role, node_id, version, uptime_secs, subsystems", body = serde_json::Value),
+        (status = 503, description = "The store does not answer", body = serde_json::Value),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let checked = state
         .store

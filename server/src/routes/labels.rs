@@ -11,6 +11,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Session;
+use crate::error::{ApiError, JsonBody, QueryParams};
+use crate::state::AppState;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LabelsInUse {
     labels: Vec<LabelInUse>,
@@ -43,10 +47,6 @@ pub struct EffectiveAnswer {
     /// `labels` (all), `direct`, and `rules` (`rule_id`, `name`, `labels`) that apply.
     effective: serde_json::Value,
 }
-
-use crate::auth::Session;
-use crate::error::{ApiError, JsonBody, QueryParams};
-use crate::state::AppState;
 
 const MAX_LABELS: usize = 100;
 
@@ -100,7 +100,14 @@ async fn load_file(store: &Store, id: &FileId) -> Result<FileDoc, ApiError> {
 }
 
 /// `GET /api/labels`: every label in use, with how many files and rules carry it.
-#[utoipa::path(get, path = "/api/labels", operation_id = "list_labels", tag = "labels", responses((status = 200, body = LabelsInUse), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels",
+    operation_id = "list_labels",
+    tag = "labels",
+    responses((status = 200, body = LabelsInUse), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<LabelsInUse>, ApiError> {
     let index = state.store.run(load_index).await?;
     let labels = index
@@ -120,7 +127,15 @@ pub struct Page {
 }
 
 /// `GET /api/labels/assignments?limit=&cursor=`: direct assignments in id order.
-#[utoipa::path(get, path = "/api/labels/assignments", operation_id = "list_label_assignments", tag = "labels", params(Page), responses((status = 200, body = AssignmentsPage), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels/assignments",
+    operation_id = "list_label_assignments",
+    tag = "labels",
+    params(Page),
+    responses((status = 200, body = AssignmentsPage), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list_assignments(
     State(state): State<AppState>,
     _s: Session,
@@ -138,7 +153,17 @@ pub async fn list_assignments(
 }
 
 /// `GET /api/labels/assignments/{file_id}`
-#[utoipa::path(get, path = "/api/labels/assignments/{file_id}", operation_id = "get_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 200, body = LabelAssignmentDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels/assignments/{file_id}",
+    operation_id = "get_label_assignment",
+    tag = "labels",
+    params(
+        ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+    ),
+    responses((status = 200, body = LabelAssignmentDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get_assignment(
     State(state): State<AppState>,
     _s: Session,
@@ -160,7 +185,18 @@ pub struct SetLabels {
 
 /// `PUT /api/labels/assignments/{file_id}`: sets the file's direct labels (creates or replaces
 /// the one assignment document of the file; an empty list removes it).
-#[utoipa::path(put, path = "/api/labels/assignments/{file_id}", operation_id = "put_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), request_body = SetLabels, responses((status = 200, body = AssignmentAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/labels/assignments/{file_id}",
+    operation_id = "put_label_assignment",
+    tag = "labels",
+    params(
+        ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+    ),
+    request_body = SetLabels,
+    responses((status = 200, body = AssignmentAnswer), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn put_assignment(
     State(state): State<AppState>,
     session: Session,
@@ -210,7 +246,17 @@ pub async fn put_assignment(
 }
 
 /// `DELETE /api/labels/assignments/{file_id}`
-#[utoipa::path(delete, path = "/api/labels/assignments/{file_id}", operation_id = "delete_label_assignment", tag = "labels", params(("file_id" = String, Path, description = "File id, with or without its `file::` prefix")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/labels/assignments/{file_id}",
+    operation_id = "delete_label_assignment",
+    tag = "labels",
+    params(
+        ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+    ),
+    responses((status = 204, description = "Deleted"), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete_assignment(
     State(state): State<AppState>,
     session: Session,
@@ -276,7 +322,14 @@ fn rules_of(docs: Vec<Document>) -> Vec<LabelRuleDoc> {
 }
 
 /// `GET /api/labels/rules`
-#[utoipa::path(get, path = "/api/labels/rules", operation_id = "list_label_rules", tag = "labels", responses((status = 200, body = Vec<LabelRuleDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels/rules",
+    operation_id = "list_label_rules",
+    tag = "labels",
+    responses((status = 200, body = Vec<LabelRuleDoc>), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list_rules(
     State(state): State<AppState>,
     _s: Session,
@@ -285,7 +338,15 @@ pub async fn list_rules(
 }
 
 /// `POST /api/labels/rules`
-#[utoipa::path(post, path = "/api/labels/rules", operation_id = "create_label_rule", tag = "labels", request_body = NewRule, responses((status = 201, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/labels/rules",
+    operation_id = "create_label_rule",
+    tag = "labels",
+    request_body = NewRule,
+    responses((status = 201, body = LabelRuleDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn create_rule(
     State(state): State<AppState>,
     _s: Session,
@@ -315,7 +376,17 @@ fn rule_id(raw: &str) -> Result<LabelRuleId, ApiError> {
 }
 
 /// `GET /api/labels/rules/{rule_id}`
-#[utoipa::path(get, path = "/api/labels/rules/{rule_id}", operation_id = "get_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), responses((status = 200, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels/rules/{rule_id}",
+    operation_id = "get_label_rule",
+    tag = "labels",
+    params(
+        ("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix"),
+    ),
+    responses((status = 200, body = LabelRuleDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get_rule(
     State(state): State<AppState>,
     _s: Session,
@@ -341,7 +412,18 @@ pub struct RulePatch {
 }
 
 /// `PATCH /api/labels/rules/{rule_id}` against the revision read (`_rev`; 409 when stale).
-#[utoipa::path(patch, path = "/api/labels/rules/{rule_id}", operation_id = "patch_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), request_body = RulePatch, responses((status = 200, body = LabelRuleDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/labels/rules/{rule_id}",
+    operation_id = "patch_label_rule",
+    tag = "labels",
+    params(
+        ("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix"),
+    ),
+    request_body = RulePatch,
+    responses((status = 200, body = LabelRuleDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn patch_rule(
     State(state): State<AppState>,
     s: Session,
@@ -375,7 +457,17 @@ pub async fn patch_rule(
 }
 
 /// `DELETE /api/labels/rules/{rule_id}`
-#[utoipa::path(delete, path = "/api/labels/rules/{rule_id}", operation_id = "delete_label_rule", tag = "labels", params(("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/labels/rules/{rule_id}",
+    operation_id = "delete_label_rule",
+    tag = "labels",
+    params(
+        ("rule_id" = String, Path, description = "Rule id, with or without its label_rule:: prefix"),
+    ),
+    responses((status = 204, description = "Deleted"), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete_rule(
     State(state): State<AppState>,
     s: Session,
@@ -395,7 +487,15 @@ pub struct EffectiveQuery {
 }
 
 /// `GET /api/labels/effective?file_id=`: the file's labels and where each comes from.
-#[utoipa::path(get, path = "/api/labels/effective", operation_id = "get_effective_labels", tag = "labels", params(EffectiveQuery), responses((status = 200, body = EffectiveAnswer), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/labels/effective",
+    operation_id = "get_effective_labels",
+    tag = "labels",
+    params(EffectiveQuery),
+    responses((status = 200, body = EffectiveAnswer), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn effective(
     State(state): State<AppState>,
     _s: Session,

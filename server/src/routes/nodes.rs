@@ -9,6 +9,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Session;
+use crate::credentials::{self, CredentialView};
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
 /// A registered node's credential: the secret appears in this answer only.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Registered {
@@ -33,11 +38,6 @@ pub struct NodeStatusView {
     utilization: Option<Document>,
 }
 
-use crate::auth::Session;
-use crate::credentials::{self, CredentialView};
-use crate::error::{ApiError, JsonBody};
-use crate::state::AppState;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
@@ -53,7 +53,15 @@ pub struct Register {
 /// credential bound to the node. The secret is in this response only; the node stores it in its
 /// keychain or a 0600 file and signs its requests with the key derived from it. The response
 /// also carries the hub's transfer-token public key, which the node pins.
-#[utoipa::path(post, path = "/api/nodes/register", operation_id = "register_node", tag = "nodes", request_body = Register, responses((status = 201, body = Registered), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/nodes/register",
+    operation_id = "register_node",
+    tag = "nodes",
+    request_body = Register,
+    responses((status = 201, body = Registered), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn register(
     State(state): State<AppState>,
     _session: Session,
@@ -81,7 +89,14 @@ pub async fn register(
 }
 
 /// `GET /api/nodes`: node documents the hub holds (they arrive from agents' pushes).
-#[utoipa::path(get, path = "/api/nodes", operation_id = "list_nodes", tag = "nodes", responses((status = 200, body = Vec<NodeDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/nodes",
+    operation_id = "list_nodes",
+    tag = "nodes",
+    responses((status = 200, body = Vec<NodeDoc>), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, _session: Session) -> Result<Json<Vec<NodeDoc>>, ApiError> {
     let docs = state.store.run(|s| s.list_type(DocType::Node)).await?;
     Ok(Json(
@@ -106,7 +121,15 @@ fn read_node(s: &Store, node: &NodeId) -> agent_core::store::Result<Option<NodeD
 }
 
 /// `GET /api/nodes/{node_id}`
-#[utoipa::path(get, path = "/api/nodes/{node_id}", operation_id = "get_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/nodes/{node_id}",
+    operation_id = "get_node",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    responses((status = 200, body = NodeDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _session: Session,
@@ -177,7 +200,16 @@ pub struct NodePatch {
 
 /// `PATCH /api/nodes/{node_id}`: the hub-owned fields only (`friendly_name`, `enabled`,
 /// `network_mounts`), against the revision read (`_rev`; 409 when stale).
-#[utoipa::path(patch, path = "/api/nodes/{node_id}", operation_id = "patch_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), request_body = NodePatch, responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/nodes/{node_id}",
+    operation_id = "patch_node",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    request_body = NodePatch,
+    responses((status = 200, body = NodeDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     _session: Session,
@@ -215,7 +247,15 @@ pub async fn patch(
 /// `DELETE /api/nodes/{node_id}`: soft delete. The node is disabled and its credentials too, so
 /// it can no longer sign requests; its documents stay (re-enable with PATCH and a credential
 /// update). Idempotent.
-#[utoipa::path(delete, path = "/api/nodes/{node_id}", operation_id = "delete_node", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/nodes/{node_id}",
+    operation_id = "delete_node",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    responses((status = 200, body = NodeDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _session: Session,
@@ -234,7 +274,15 @@ pub async fn delete(
 
 /// `GET /api/nodes/{node_id}/status`: the hub's observation and what the node last reported
 /// (its `agent_status` and newest utilization snapshot; `null` until it has pushed them).
-#[utoipa::path(get, path = "/api/nodes/{node_id}/status", operation_id = "get_node_status", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = NodeStatusView), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/nodes/{node_id}/status",
+    operation_id = "get_node_status",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    responses((status = 200, body = NodeStatusView), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn status(
     State(state): State<AppState>,
     _session: Session,
@@ -291,7 +339,15 @@ fn check_mount(m: &NetworkMount) -> Result<(), ApiError> {
 }
 
 /// `GET /api/nodes/{node_id}/mounts`
-#[utoipa::path(get, path = "/api/nodes/{node_id}/mounts", operation_id = "list_node_mounts", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), responses((status = 200, body = Vec<NetworkMount>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/nodes/{node_id}/mounts",
+    operation_id = "list_node_mounts",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    responses((status = 200, body = Vec<NetworkMount>), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn mounts(
     State(state): State<AppState>,
     session: Session,
@@ -315,7 +371,16 @@ pub struct NewMount {
 }
 
 /// `POST /api/nodes/{node_id}/mounts`: adds a network mount (409 if its `mount_id` exists).
-#[utoipa::path(post, path = "/api/nodes/{node_id}/mounts", operation_id = "add_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id")), request_body = NewMount, responses((status = 201, body = NetworkMount), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/nodes/{node_id}/mounts",
+    operation_id = "add_node_mount",
+    tag = "nodes",
+    params(("node_id" = String, Path, description = "Node id")),
+    request_body = NewMount,
+    responses((status = 201, body = NetworkMount), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn add_mount(
     State(state): State<AppState>,
     _session: Session,
@@ -355,7 +420,19 @@ pub struct MountPatch {
 }
 
 /// `PATCH /api/nodes/{node_id}/mounts/{mount_id}`
-#[utoipa::path(patch, path = "/api/nodes/{node_id}/mounts/{mount_id}", operation_id = "patch_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id"), ("mount_id" = String, Path, description = "Mount id")), request_body = MountPatch, responses((status = 200, body = NetworkMount), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/nodes/{node_id}/mounts/{mount_id}",
+    operation_id = "patch_node_mount",
+    tag = "nodes",
+    params(
+        ("node_id" = String, Path, description = "Node id"),
+        ("mount_id" = String, Path, description = "Mount id"),
+    ),
+    request_body = MountPatch,
+    responses((status = 200, body = NetworkMount), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn patch_mount(
     State(state): State<AppState>,
     _session: Session,
@@ -393,7 +470,18 @@ pub async fn patch_mount(
 }
 
 /// `DELETE /api/nodes/{node_id}/mounts/{mount_id}`
-#[utoipa::path(delete, path = "/api/nodes/{node_id}/mounts/{mount_id}", operation_id = "delete_node_mount", tag = "nodes", params(("node_id" = String, Path, description = "Node id"), ("mount_id" = String, Path, description = "Mount id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/nodes/{node_id}/mounts/{mount_id}",
+    operation_id = "delete_node_mount",
+    tag = "nodes",
+    params(
+        ("node_id" = String, Path, description = "Node id"),
+        ("mount_id" = String, Path, description = "Mount id"),
+    ),
+    responses((status = 204, description = "Deleted"), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete_mount(
     State(state): State<AppState>,
     _session: Session,

@@ -115,7 +115,14 @@ async fn find(state: &AppState, path: &str) -> Result<VirtualDirectoryDoc, ApiEr
 }
 
 /// `GET /api/vfs/directories`: every virtual directory document, by path.
-#[utoipa::path(get, path = "/api/vfs/directories", operation_id = "list_directories", tag = "vfs", responses((status = 200, body = Vec<VirtualDirectoryDoc>), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/vfs/directories",
+    operation_id = "list_directories",
+    tag = "vfs",
+    responses((status = 200, body = Vec<VirtualDirectoryDoc>), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _s: Session,
@@ -126,7 +133,15 @@ pub async fn list(
 }
 
 /// `GET /api/vfs/directories/{*path}`
-#[utoipa::path(get, path = "/api/vfs/directories/{path}", operation_id = "get_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), responses((status = 200, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/vfs/directories/{path}",
+    operation_id = "get_directory",
+    tag = "vfs",
+    params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
+    responses((status = 200, body = VirtualDirectoryDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _s: Session,
@@ -147,7 +162,16 @@ pub struct NewDir {
 
 /// `POST /api/vfs/directories/{*path}`: creates a directory under an existing parent (409 if the
 /// path exists or the parent does not).
-#[utoipa::path(post, path = "/api/vfs/directories/{path}", operation_id = "create_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), request_body = NewDir, responses((status = 201, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/vfs/directories/{path}",
+    operation_id = "create_directory",
+    tag = "vfs",
+    params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
+    request_body = NewDir,
+    responses((status = 201, body = VirtualDirectoryDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _s: Session,
@@ -195,7 +219,16 @@ pub struct DirPatch {
 
 /// `PATCH /api/vfs/directories/{*path}` against the revision read (`_rev`; 409 when stale).
 /// The root directory's mounts and flags can be edited too.
-#[utoipa::path(patch, path = "/api/vfs/directories/{path}", operation_id = "patch_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), request_body = DirPatch, responses((status = 200, body = VirtualDirectoryDoc), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/vfs/directories/{path}",
+    operation_id = "patch_directory",
+    tag = "vfs",
+    params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
+    request_body = DirPatch,
+    responses((status = 200, body = VirtualDirectoryDoc), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     s: Session,
@@ -224,7 +257,15 @@ pub async fn patch(
 
 /// `DELETE /api/vfs/directories/{*path}`: system directories cannot be deleted (400), nor a
 /// directory that still has subdirectories (409).
-#[utoipa::path(delete, path = "/api/vfs/directories/{path}", operation_id = "delete_directory", tag = "vfs", params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "A JSON error (bad input, authentication, not found, conflict, rate limit)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/vfs/directories/{path}",
+    operation_id = "delete_directory",
+    tag = "vfs",
+    params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
+    responses((status = 204, description = "Deleted"), crate::error::ErrorResponses),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _s: Session,
