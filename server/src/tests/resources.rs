@@ -368,3 +368,34 @@ async fn content_of_local_files_with_ranges_and_no_escape() {
     }
     assert!(health.to_string().find("verifier").is_none());
 }
+
+#[tokio::test]
+async fn malformed_and_mistyped_bodies_are_json_400s_and_write_nothing() {
+    let api = api(100).await;
+    let token = api.token().await;
+    let seq = api.store.last_seq();
+    for (path, body) in [
+        ("/api/vfs/directories/x", "{not json"),
+        ("/api/vfs/directories/x", "[1, 2]"),
+        (
+            "/api/labels/rules",
+            "{\"name\": 5, \"node_id\": \"*\", \"path_prefix\": \"/\", \"labels\": [\"a\"]}",
+        ),
+        ("/api/nodes/register", "{\"node_id\": [\"node-aaa\"]}"),
+        ("/api/credentials", ""),
+    ] {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {v}");
+        assert!(v["error"]["message"].is_string(), "{path}: JSON error body");
+    }
+    assert_eq!(api.store.last_seq(), seq, "nothing written");
+}
