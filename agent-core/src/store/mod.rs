@@ -73,6 +73,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// A hub store: the trigram name index is maintained and searches use it.
     name_index: bool,
+    /// The last committed sequence number, readable without the writer lock (long-polls).
+    committed: std::sync::atomic::AtomicU64,
 }
 
 struct Writer {
@@ -142,13 +144,15 @@ impl Store {
 
     fn with_writer(path: Option<PathBuf>, conn: Connection, name_index: bool) -> Result<Store> {
         let last: Option<i64> = conn.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
-        let writer = Writer { conn, next_seq: last.unwrap_or(0) as u64 + 1 };
+        let last = last.unwrap_or(0) as u64;
+        let writer = Writer { conn, next_seq: last + 1 };
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 name_index,
+                committed: std::sync::atomic::AtomicU64::new(last),
             }),
         })
     }
@@ -266,6 +270,12 @@ impl Store {
     /// The last sequence number written (0 for an empty store).
     pub fn last_seq(&self) -> Seq {
         Seq(self.writer().next_seq - 1)
+    }
+
+    /// The last committed sequence number, without waiting for a write in progress: cheap
+    /// enough to poll from async code (long-polls wait for it to move).
+    pub fn committed_seq(&self) -> Seq {
+        Seq(self.inner.committed.load(std::sync::atomic::Ordering::Acquire))
     }
 }
 

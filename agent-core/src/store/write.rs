@@ -101,6 +101,29 @@ impl Store {
         })
     }
 
+    /// A hub edit of a two-owner document (a PATCH of a node's hub-owned fields): a `put`, and
+    /// the document's `merged_docs.hub_fields_seq` set to the new seq in the same transaction
+    /// (the pull filter sends a node its own document only after such an edit; ARCHITECTURE §5.4).
+    pub fn put_hub_edit(&self, doc: Document) -> Result<Written> {
+        self.transaction(|tx, seq| {
+            let w = put_one(tx, seq, &doc, None).map_err(Failure::into_error)?;
+            tx.prepare_cached("UPDATE merged_docs SET hub_fields_seq = ?2 WHERE id = ?1")?
+                .execute(params![w.id.as_str(), w.seq.0 as i64])?;
+            Ok(w)
+        })
+    }
+
+    /// The hub seq of the last hub edit of a two-owner document (0: never edited by the hub).
+    pub fn hub_fields_seq(&self, id: &DocId) -> Result<Seq> {
+        self.read(|c| {
+            let v: Option<i64> = c
+                .prepare_cached("SELECT hub_fields_seq FROM merged_docs WHERE id = ?1")?
+                .query_row([id.as_str()], |r| r.get(0))
+                .optional()?;
+            Ok(Seq(v.unwrap_or(0) as u64))
+        })
+    }
+
     /// Replaces a document by a tombstone (`_deleted: true`). `base` is the revision read.
     pub fn delete(&self, id: &DocId, base: Rev) -> Result<Written> {
         self.transaction(|tx, seq| {
@@ -152,6 +175,7 @@ impl Store {
         };
         tx.commit()?;
         *next_seq = seq.0;
+        self.inner.committed.store(seq.0 - 1, std::sync::atomic::Ordering::Release);
         Ok(Some(out))
     }
 }

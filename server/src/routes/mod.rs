@@ -3,6 +3,7 @@
 
 mod agent;
 mod auth;
+mod changes;
 mod content;
 mod credentials;
 mod files;
@@ -119,6 +120,7 @@ fn build() -> Builder {
         .add("/api/labels/effective", &[("GET", AUTH)], get(labels::effective))
         .add("/api/agent/heartbeat", &[("POST", AUTH)], post(agent::heartbeat))
         .add("/api/agent/push", &[("POST", AUTH)], post(agent::push))
+        .add("/api/agent/changes", &[("GET", AUTH)], get(changes::changes))
         .add("/api/agent/status", &[("POST", AUTH)], post(agent::status))
         .add("/api/agent/utilization", &[("POST", AUTH)], post(agent::utilization))
         .add("/api/agent/credentials", &[("GET", AUTH)], get(agent::credential))

@@ -170,7 +170,7 @@ async fn update_node(
                 if let Err(e) = edit(&mut doc) {
                     return Ok(Err(e));
                 }
-                match s.put(Document::Node(doc.clone())) {
+                match s.put_hub_edit(Document::Node(doc.clone())) {
                     Ok(w) => {
                         doc.rev = w.rev;
                         return Ok(Ok(doc));

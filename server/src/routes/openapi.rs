@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agent, auth, content, credentials, files, health, labels, nodes, vdirs};
+use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, vdirs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +22,7 @@ use super::{agent, auth, content, credentials, files, health, labels, nodes, vdi
         labels::list, labels::list_assignments, labels::get_assignment, labels::put_assignment,
         labels::delete_assignment, labels::list_rules, labels::create_rule, labels::get_rule,
         labels::patch_rule, labels::delete_rule, labels::effective,
-        agent::heartbeat, agent::push, agent::status, agent::utilization, agent::credential,
+        agent::heartbeat, agent::push, changes::changes, agent::status, agent::utilization, agent::credential,
         agent::transfer_token, agent::transfer_key,
     ),
     components(schemas(crate::error::ErrorBody)),

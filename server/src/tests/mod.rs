@@ -433,6 +433,7 @@ async fn files_by_page_id_path_and_search() {
 }
 
 mod agent_push;
+mod changes;
 mod resources;
 
 /// A registered node that signs its requests, as an agent does.

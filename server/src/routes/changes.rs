@@ -1,0 +1,148 @@
+//! `GET /api/agent/changes?since=&limit=&wait=`: the hub's changes feed for one node, filtered
+//! to what that node may see (ARCHITECTURE §5.2–§5.4), with long-poll.
+
+use agent_core::ids::{DocId, NodeId, Seq};
+use agent_core::store::{Change, Store};
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::agent_auth::AgentIdentity;
+use crate::error::{ApiError, QueryParams};
+use crate::state::AppState;
+
+pub const DEFAULT_LIMIT: usize = 500;
+pub const MAX_LIMIT: usize = 2000;
+pub const DEFAULT_WAIT_SECS: u64 = 30;
+pub const MAX_WAIT_SECS: u64 = 60;
+/// How often a waiting long-poll looks at the committed sequence number.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// The last hub seq the node has applied (its pull checkpoint); 0 for everything.
+    #[serde(default)]
+    since: u64,
+    /// Changes per answer, 1-2000 (default 500).
+    limit: Option<usize>,
+    /// Seconds to hold the request when nothing visible changed, 0-60 (default 30).
+    wait: Option<u64>,
+    /// Ignored; makes repeated identical polls distinct for the replay guard.
+    #[allow(dead_code)]
+    nonce: Option<String>,
+}
+
+/// One change as a node receives it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeedChange {
+    seq: Seq,
+    id: DocId,
+    rev: agent_core::ids::Rev,
+    deleted: bool,
+    /// The document as stored (a tombstone: `_id`, `_rev`, `type`, `_deleted`).
+    doc: serde_json::Value,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Feed {
+    changes: Vec<FeedChange>,
+    /// The hub seq the scan reached, including changes this node does not see: its next `since`.
+    last_seq: Seq,
+}
+
+/// Whether `node` receives this change (ARCHITECTURE §5.3). `own_hub_edit` says whether the
+/// node's own two-owner document was edited by the hub after `since` (§5.4).
+pub fn visible_to(node: &NodeId, change: &Change, doc: &serde_json::Value, own_hub_edit: bool) -> bool {
+    let owner_field = |path: &[&str]| {
+        path.iter().try_fold(doc, |v, k| v.get(*k)).and_then(|v| v.as_str()).map(|s| s == node.as_str())
+    };
+    match change.id.prefix() {
+        "dir" | "label_file" | "label_rule" => true,
+        "credential" | "status" | "utilization" => false,
+        // Every node evaluates every directory, so it needs everyone's files and annotations,
+        // but not its own back (it is their writer). Tombstones carry no owner: all get them.
+        "file" => change.deleted || owner_field(&["source", "node_id"]) != Some(true),
+        "annotation" => change.deleted || owner_field(&["node_id"]) != Some(true),
+        "node" => change.id.as_str() != format!("node::{node}") || own_hub_edit,
+        "plugin" => owner_field(&["node_id"]) == Some(true),
+        "notification" => owner_field(&["source", "node_id"]) == Some(true) && own_hub_edit,
+        _ => false,
+    }
+}
+
+/// One scan: up to `limit` visible changes after `since`, and where the scan stopped.
+fn scan(
+    s: &Store,
+    node: &NodeId,
+    since: u64,
+    limit: usize,
+) -> agent_core::store::Result<(Vec<FeedChange>, u64)> {
+    let mut out = Vec::new();
+    let mut reached = since;
+    loop {
+        let batch = s.changes_since(Seq(reached), limit.max(200))?;
+        let done = batch.len() < limit.max(200);
+        for change in batch {
+            let doc: serde_json::Value = serde_json::from_str(&change.body).unwrap_or_default();
+            let own = matches!(change.id.prefix(), "node" | "notification")
+                && s.hub_fields_seq(&change.id)?.0 > since;
+            if visible_to(node, &change, &doc, own) {
+                out.push(FeedChange {
+                    seq: change.seq,
+                    id: change.id,
+                    rev: change.rev,
+                    deleted: change.deleted,
+                    doc,
+                });
+            }
+            reached = change.seq.0;
+            if out.len() == limit {
+                return Ok((out, reached));
+            }
+        }
+        if done {
+            return Ok((out, reached));
+        }
+    }
+}
+
+/// `GET /api/agent/changes`
+#[utoipa::path(
+    get,
+    path = "/api/agent/changes",
+    operation_id = "agent_changes",
+    tag = "agent",
+    params(ChangesQuery),
+    responses((status = 200, body = Feed), crate::error::ErrorResponses),
+    security(("hmac" = [])),
+)]
+pub async fn changes(
+    State(state): State<AppState>,
+    agent: AgentIdentity,
+    QueryParams(q): QueryParams<ChangesQuery>,
+) -> Result<Json<Feed>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIMIT}")));
+    }
+    let wait = q.wait.unwrap_or(DEFAULT_WAIT_SECS);
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::BadRequest(format!("wait must be 0-{MAX_WAIT_SECS} seconds")));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let mut since = q.since;
+    loop {
+        let node = agent.node_id.clone();
+        let (changes, reached) = state.store.run(move |s| scan(s, &node, since, limit)).await?;
+        if !changes.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(Feed { changes, last_seq: Seq(reached.max(q.since)) }));
+        }
+        // Nothing visible yet: wait for the next commit (or the deadline), then scan on.
+        since = reached;
+        while state.store.committed_seq().0 <= since && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
