@@ -11,6 +11,7 @@ mod health;
 mod labels;
 mod nodes;
 pub mod openapi;
+mod stream;
 mod vdirs;
 
 use axum::routing::MethodRouter;
@@ -76,6 +77,7 @@ fn build() -> Builder {
         .add("/api/files/{file_id}", &[("GET", AUTH)], get(files::get))
         .add("/api/files/{file_id}/content", &[("GET", AUTH)], get(content::content))
         .add("/api/search", &[("GET", AUTH)], get(files::search))
+        .add("/api/changes/stream", &[("GET", AUTH)], get(stream::stream))
         .add("/api/nodes", &[("GET", AUTH)], get(nodes::list))
         .add("/api/nodes/register", &[("POST", AUTH)], post(nodes::register))
         .add(

@@ -5,13 +5,13 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, vdirs};
+use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, stream, vdirs};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "MosaicFS control plane", description = "The hub's HTTPS API (docs/ARCHITECTURE.md §5-§7)"),
     paths(
-        health::health,
+        health::health, stream::stream,
         openapi_json,
         auth::login, auth::kdf, auth::whoami, auth::logout,
         credentials::list, credentials::create, credentials::get, credentials::patch, credentials::delete,

@@ -216,3 +216,62 @@ async fn each_document_type_reaches_exactly_the_nodes_it_should() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
     }
 }
+
+/// Reads the event stream until `until` appears in it (or fails after a generous deadline).
+async fn read_until(body: &mut axum::body::Body, text: &mut String, until: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !text.contains(until) {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("event in time");
+        let frame = frame.expect("stream open").expect("frame");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_ui_gets_changes_as_server_sent_events_and_resumes() {
+    let api = api(100).await;
+    let token = api.token().await;
+    let node: NodeId = "node-aaa".parse().unwrap();
+    let new_file = |p: &str| Document::File(FileDoc { rev: Rev::NONE, ..file_of(&node, p) });
+    for r in api.store.put_many(vec![new_file("/a/1.txt"), new_file("/a/2.txt")]).unwrap() {
+        r.unwrap();
+    }
+    let last = api.store.last_seq().0;
+
+    let open = |headers: Vec<(&'static str, String)>, query: &str| {
+        let mut req = Request::builder()
+            .uri(format!("/api/changes/stream{query}"))
+            .header("authorization", format!("Bearer {token}"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        api.app.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let resp = open(vec![], "?since=0").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    read_until(&mut body, &mut text, &format!("id: {last}\n")).await;
+    assert!(text.contains("event: change"), "{text}");
+    assert!(text.contains("\"type\":\"file\""), "{text}");
+    assert!(!text.contains("verifier") && !text.contains("export_path"), "no document bodies: {text}");
+
+    // A change written now arrives on the open stream.
+    api.store.put(new_file("/a/3.txt")).unwrap();
+    read_until(&mut body, &mut text, &format!("id: {}\n", last + 1)).await;
+
+    // A reconnect with Last-Event-ID resumes right after it.
+    let resp = open(vec![("last-event-id", (last - 1).to_string())], "").await.unwrap();
+    let mut body = resp.into_body();
+    let mut again = String::new();
+    read_until(&mut body, &mut again, &format!("id: {}\n", last + 1)).await;
+    assert!(
+        again.contains(&format!("id: {last}\n")) && !again.contains(&format!("id: {}\n", last - 1)),
+        "{again}"
+    );
+    let bad = open(vec![("last-event-id", "yesterday".into())], "").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
