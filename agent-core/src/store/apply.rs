@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::write::{delete_projection, existing, project_file, SeqCounter, Written};
 use super::{PutError, Result, Store};
 use crate::doc::{DocType, Document, NodeDoc, Timestamp};
-use crate::ids::{DocId, Rev};
+use crate::ids::{DocId, NodeId, Rev, Seq};
 
 /// What happened to one applied document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -117,13 +117,108 @@ fn stored_document(tx: &Transaction<'_>, id: &DocId) -> Result<Option<Document>,
     Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
 }
 
-/// Runs `f` inside a savepoint, rolled back (with the sequence counter) if it fails.
-fn isolated(
+/// What one pulled batch did to the replica.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PullStats {
+    /// Written (newer than the replica's revision), tombstones included.
+    pub applied: u64,
+    /// Already held at this or a newer revision.
+    pub stale: u64,
+    /// This node's own two-owner documents whose hub-owned fields were copied in (§5.4).
+    pub own_merged: u64,
+    /// Not a valid document (logged, skipped).
+    pub invalid: u64,
+}
+
+/// The `meta` key of the highest hub seq applied.
+pub const PULL_CHECKPOINT: &str = "pull_checkpoint";
+
+impl Store {
+    /// Applies one batch of the hub's changes feed to this node's replica and moves the pull
+    /// checkpoint to `last_seq`, in **one transaction** (ARCHITECTURE §5.2): after a crash the
+    /// batch and its checkpoint are both there or both absent, so nothing is lost or applied
+    /// twice. A document is replaced iff its revision is newer (origin 1, body as received);
+    /// this node's own node document only takes the hub-owned fields (keeping its own revision
+    /// and re-entering the outbox). Bad documents are counted and skipped.
+    pub fn apply_pulled(
+        &self,
+        own: &NodeId,
+        docs: Vec<serde_json::Value>,
+        last_seq: Seq,
+    ) -> Result<PullStats> {
+        let own_node = DocId::from(crate::ids::NodeDocId::for_node(own));
+        self.transaction(|tx, seq| {
+            let mut stats = PullStats::default();
+            for value in docs {
+                let incoming = match parse_incoming(value) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pulled document skipped");
+                        stats.invalid += 1;
+                        continue;
+                    }
+                };
+                let result = isolated(tx, seq, &incoming.id, |tx, seq| match &incoming.doc {
+                    Some(Document::Node(hub)) if incoming.id == own_node => {
+                        copy_hub_fields(tx, seq, &incoming.id, hub).map(|w| w.map(Applied::Written))
+                    }
+                    _ => apply_one(tx, seq, &incoming).map(Some),
+                });
+                match result {
+                    Ok(Some(Applied::Written(_))) if incoming.id == own_node => stats.own_merged += 1,
+                    Ok(Some(Applied::Written(_))) => stats.applied += 1,
+                    Ok(Some(Applied::Stale { .. })) | Ok(None) => stats.stale += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pulled document not applied");
+                        stats.invalid += 1;
+                    }
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![PULL_CHECKPOINT, last_seq.0.to_string()])?;
+            Ok(stats)
+        })
+    }
+
+    /// The highest hub seq applied to this replica (0 before the first pull).
+    pub fn pull_checkpoint(&self) -> Result<Seq> {
+        Ok(Seq(self.meta_get(PULL_CHECKPOINT)?.and_then(|v| v.parse().ok()).unwrap_or(0)))
+    }
+}
+
+/// Copies the hub-owned fields of the hub's merged node document into this node's own one
+/// (which keeps its revision and origin 0, and gets a new local seq so it is pushed again).
+/// `None` when this node has no node document yet.
+fn copy_hub_fields(
     tx: &Transaction<'_>,
     seq: &mut SeqCounter,
     id: &DocId,
-    f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<Applied, PutError>,
-) -> Result<Applied, PutError> {
+    hub: &NodeDoc,
+) -> Result<Option<Written>, PutError> {
+    let Some(Document::Node(mut mine)) = stored_document(tx, id)? else { return Ok(None) };
+    mine.friendly_name = hub.friendly_name.clone();
+    mine.enabled = hub.enabled;
+    mine.network_mounts = hub.network_mounts.clone();
+    mine.observed_status = hub.observed_status;
+    mine.last_seen = hub.last_seen;
+    let body = serde_json::to_string(&Document::Node(mine.clone()))
+        .map_err(|e| PutError::Invalid { id: id.to_string(), reason: e.to_string() })?;
+    let s = seq.take();
+    tx.prepare_cached("UPDATE docs SET seq = ?2, body = ?3, origin = 0 WHERE id = ?1")
+        .and_then(|mut st| st.execute(params![id.as_str(), s.0 as i64, body]))
+        .map_err(rejected(id))?;
+    Ok(Some(Written { id: id.clone(), rev: mine.rev, seq: s }))
+}
+
+/// Runs `f` inside a savepoint, rolled back (with the sequence counter) if it fails.
+fn isolated<T>(
+    tx: &Transaction<'_>,
+    seq: &mut SeqCounter,
+    id: &DocId,
+    f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<T, PutError>,
+) -> Result<T, PutError> {
     let sql_err = |e: rusqlite::Error| PutError::Rejected { id: id.to_string(), reason: e.to_string() };
     tx.execute_batch("SAVEPOINT apply").map_err(sql_err)?;
     let before = seq.0;

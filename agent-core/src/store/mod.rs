@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use apply::Applied;
+pub use apply::{Applied, PullStats, PULL_CHECKPOINT};
 pub use query::{Change, FileEntry, RawDoc, StoreStats};
 pub use schema::CURRENT_VERSION;
 pub use search::{NameHits, NameQuery};

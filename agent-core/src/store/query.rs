@@ -89,6 +89,9 @@ pub(super) mod sql {
         "SELECT body FROM docs WHERE id >= ?1 AND id < ?2 AND deleted = 0 ORDER BY id LIMIT ?3";
     pub const ID_PREFIX_DESC: &str =
         "SELECT body FROM docs WHERE id >= ?1 AND id < ?2 AND deleted = 0 ORDER BY id DESC LIMIT ?3";
+    /// This node's own documents (origin 0) changed after a seq: the push outbox.
+    pub const OUTBOX: &str =
+        "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 AND origin = 0 ORDER BY seq LIMIT ?2";
     pub const CHANGES_SINCE: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const FILE_AT: &str = "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
@@ -207,6 +210,24 @@ impl Store {
                 .query_map(params![lo, hi, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             bodies.iter().map(|b| Ok(serde_json::from_str(b)?)).collect()
+        })
+    }
+
+    /// The push outbox: documents this node wrote (origin 0) after `after` (its push
+    /// checkpoint), in local sequence order, at most `limit`; each in its latest form.
+    pub fn outbox(&self, after: Seq, limit: usize) -> Result<Vec<Change>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(sql::OUTBOX)?;
+            let rows = st.query_map(params![after.0 as i64, limit as i64], |r| {
+                Ok(Change {
+                    seq: Seq(r.get::<_, i64>(0)? as u64),
+                    id: parse_id(r.get(1)?, 1)?,
+                    rev: Rev(r.get::<_, i64>(2)? as u64),
+                    deleted: r.get(3)?,
+                    body: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 

@@ -265,6 +265,7 @@ fn queries_use_their_indexes() {
         (query::sql::FILES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::PARENTS_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::CHANGES_SINCE, "docs_by_seq"),
+        (query::sql::OUTBOX, "docs_by_seq"),
         (query::sql::FILES_PAGE, "PRIMARY KEY"),
         (query::sql::LIST_TYPE, "docs_by_type"),
         (query::sql::ID_PREFIX_ASC, "PRIMARY KEY (id>? AND id<?)"),
@@ -380,4 +381,61 @@ fn hub_name_index_follows_renames_deletes_and_pages() {
     s.put(g.into()).unwrap();
     assert_eq!(s.count_names(&q).unwrap(), Some(249));
     s.close().unwrap();
+}
+
+#[test]
+fn pulled_batches_apply_newer_revisions_with_their_checkpoint() {
+    use crate::doc::NodeDoc;
+    let s = Store::open_in_memory().unwrap();
+    let me = fixtures::node();
+    let other: crate::ids::NodeId = "node-other-1".parse().unwrap();
+    // This node's own node document (written locally, origin 0).
+    let mine = fixtures::all()
+        .into_iter()
+        .find_map(|d| match d {
+            Document::Node(n) => Some(n),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mine.node_id, me);
+    s.put(Document::Node(NodeDoc { rev: Rev::NONE, ..mine.clone() })).unwrap();
+
+    let remote = {
+        let mut f = file("/remote/a.txt");
+        f.source = crate::doc::FileSource::new(other.clone(), "/remote/a.txt").unwrap();
+        f.rev = Rev(3);
+        f
+    };
+    let mut hub_view = mine.clone();
+    hub_view.rev = Rev(40);
+    hub_view.friendly_name = "Renamed at the hub".into();
+    hub_view.hostname = "the hub's stale copy".into();
+    let batch = vec![
+        serde_json::to_value(Document::File(remote.clone())).unwrap(),
+        serde_json::to_value(Document::Node(hub_view)).unwrap(),
+        serde_json::json!({"_id": "file::nope", "_rev": 1, "type": "file"}),
+    ];
+    let stats = s.apply_pulled(&me, batch.clone(), Seq(77)).unwrap();
+    assert_eq!((stats.applied, stats.own_merged, stats.invalid, stats.stale), (1, 1, 1, 0));
+    assert_eq!(s.pull_checkpoint().unwrap(), Seq(77));
+    // The remote file is listable offline, at the sender's revision, as received (origin 1).
+    let got = s.file_by_path(&other, "/remote/a.txt").unwrap().unwrap();
+    assert_eq!((got.id.clone(), got.rev), (remote.id.clone(), Rev(3)));
+    // Own node document: hub-owned field copied, own fields and own revision kept.
+    let Some(Document::Node(now)) = s.get(&crate::ids::DocId::from(&mine.id)).unwrap() else { panic!() };
+    assert_eq!(now.friendly_name, "Renamed at the hub");
+    assert_eq!(now.hostname, mine.hostname);
+    assert_eq!(now.rev, Rev(1));
+
+    // The same batch again changes nothing but the checkpoint; a newer revision wins, a tombstone deletes.
+    let stats = s.apply_pulled(&me, batch[..1].to_vec(), Seq(78)).unwrap();
+    assert_eq!((stats.applied, stats.stale), (0, 1));
+    let tomb = serde_json::json!({"_id": remote.id, "_rev": 4, "type": "file", "_deleted": true});
+    assert_eq!(s.apply_pulled(&me, vec![tomb], Seq(80)).unwrap().applied, 1);
+    assert!(s.file_by_path(&other, "/remote/a.txt").unwrap().is_none());
+    assert_eq!(s.pull_checkpoint().unwrap(), Seq(80));
+
+    // The outbox holds what this node wrote (its node document, merged again), not what it pulled.
+    let out: Vec<String> = s.outbox(Seq(0), 100).unwrap().into_iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(out, vec![mine.id.to_string()]);
 }
