@@ -17,6 +17,9 @@ pub struct ServerArgs {
     /// Address and port to listen on (HTTPS).
     #[arg(long, default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
+    /// Seconds without a push after which a node is shown offline.
+    #[arg(long, default_value_t = 90)]
+    offline_after_secs: u64,
     /// Login attempts allowed per minute per client IP.
     #[arg(long, default_value_t = 5)]
     login_per_minute: u32,
@@ -39,6 +42,7 @@ pub fn run(args: ServerArgs) -> Result<(), CliError> {
             data_dir: data_dir.clone(),
             listen: args.listen,
             login_per_minute: args.login_per_minute,
+            offline_after: std::time::Duration::from_secs(args.offline_after_secs.max(1)),
             local_node: None,
             admin_secret_store: agent_core::secrets::Backend::File,
         };

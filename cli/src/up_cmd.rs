@@ -20,6 +20,9 @@ pub struct UpArgs {
     /// Address and port of the control plane (HTTPS).
     #[arg(long, default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
+    /// Seconds without a push after which a node is shown offline.
+    #[arg(long, default_value_t = 90)]
+    offline_after_secs: u64,
     /// Login attempts allowed per minute per client IP.
     #[arg(long, default_value_t = 5)]
     login_per_minute: u32,
@@ -41,6 +44,7 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
             data_dir: config.data_dir.clone(),
             listen: args.listen,
             login_per_minute: args.login_per_minute,
+            offline_after: std::time::Duration::from_secs(args.offline_after_secs.max(1)),
             admin_secret_store: agent_core::secrets::Backend::Keychain,
             local_node: Some(server::state::LocalNode {
                 node_id: config.load_or_create_node_id().map_err(CliError::Config)?,

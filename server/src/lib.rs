@@ -19,6 +19,7 @@ pub mod auth;
 pub mod credentials;
 pub mod error;
 pub mod keys;
+pub mod liveness;
 pub mod routes;
 pub mod state;
 
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     /// Where the first admin's secret is kept: the OS keychain when one answers (desktops,
     /// `mosaicfs up`), else `secrets/admin.secret` (0600; always for headless `mosaicfs server`).
     pub admin_secret_store: agent_core::secrets::Backend,
+    /// A node with no push for this long is observed offline (default 90 s: 3 heartbeats).
+    pub offline_after: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -56,6 +59,7 @@ impl ServerConfig {
             login_per_minute: 5,
             local_node: None,
             admin_secret_store: agent_core::secrets::Backend::File,
+            offline_after: std::time::Duration::from_secs(90),
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct ServerHandle {
     /// it is kept (`secrets/admin.secret`, mode 0600, or the OS keychain).
     pub first_admin: Option<(AccessKeyId, Secret, String)>,
     handle: axum_server::Handle<SocketAddr>,
+    liveness: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     store: Store,
 }
@@ -90,6 +95,7 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.liveness.abort();
         self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         let _ = self.task.await;
         let store = self.store.clone();
@@ -141,7 +147,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app));
     tracing::info!(operation = "server.start", %addr, fingerprint = %tls.fingerprint, "control plane listening (HTTPS)");
-    Ok(ServerHandle { addr, cert_fingerprint: tls.fingerprint, first_admin, handle, task, store })
+    let liveness = liveness::spawn(store.clone(), config.offline_after);
+    Ok(ServerHandle { addr, cert_fingerprint: tls.fingerprint, first_admin, handle, liveness, task, store })
 }
 
 /// The root virtual directory (`dir::root`) exists from the first start.

@@ -275,3 +275,43 @@ async fn the_ui_gets_changes_as_server_sent_events_and_resumes() {
     let bad = open(vec![("last-event-id", "yesterday".into())], "").await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn silent_nodes_are_observed_offline_and_a_restarted_hub_keeps_the_clock() {
+    use agent_core::doc::NodeStatus;
+    let dir = tempfile::tempdir().unwrap();
+    // Before the hub starts: one node last seen 10 minutes ago, one just now.
+    {
+        let store = Store::open_hub(&dir.path().join("hub.db")).unwrap();
+        for (id, ago) in [("node-old", 600), ("node-new", 0)] {
+            let node: NodeId = id.parse().unwrap();
+            let mut d = node_doc(&node, 0, id);
+            d.observed_status = Some(NodeStatus::Online);
+            d.last_seen = Some(doc::now() - chrono::Duration::seconds(ago));
+            store.put(d.into()).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let mut config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
+    config.offline_after = std::time::Duration::from_secs(3);
+    let server = start(config).await.unwrap();
+    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let status = |id: &str| match store
+        .get(&agent_core::ids::DocId::from(agent_core::ids::NodeDocId::for_node(&id.parse().unwrap())))
+        .unwrap()
+    {
+        Some(Document::Node(n)) => n.observed_status,
+        _ => None,
+    };
+    async fn wait(what: &str, cond: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !cond() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    wait("the old node offline at start", || status("node-old") == Some(NodeStatus::Offline)).await;
+    assert_eq!(status("node-new"), Some(NodeStatus::Online), "a fresh node is not marked offline at start");
+    wait("the new node offline once silent", || status("node-new") == Some(NodeStatus::Offline)).await;
+    server.shutdown().await.unwrap();
+}

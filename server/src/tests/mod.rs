@@ -205,6 +205,7 @@ async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
         login_per_minute: 100,
         local_node: None,
         admin_secret_store: agent_core::secrets::Backend::File,
+        offline_after: std::time::Duration::from_secs(90),
     };
     let server = start(config.clone()).await.unwrap();
     let (admin_key, admin_secret, kept) = server.first_admin.clone().expect("first start makes an admin");
