@@ -113,6 +113,17 @@ pub(super) mod sql {
     pub const PARENTS_UNDER: &str = concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
 }
 
+/// A `seq, id, rev, deleted, body` row (the changes feed and the outbox).
+fn change_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    Ok(Change {
+        seq: Seq(r.get::<_, i64>(0)? as u64),
+        id: parse_id(r.get(1)?, 1)?,
+        rev: Rev(r.get::<_, i64>(2)? as u64),
+        deleted: r.get(3)?,
+        body: r.get(4)?,
+    })
+}
+
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
     Ok(FileEntry {
         id: parse_id(r.get(0)?, 0)?,
@@ -218,15 +229,7 @@ impl Store {
     pub fn outbox(&self, after: Seq, limit: usize) -> Result<Vec<Change>> {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::OUTBOX)?;
-            let rows = st.query_map(params![after.0 as i64, limit as i64], |r| {
-                Ok(Change {
-                    seq: Seq(r.get::<_, i64>(0)? as u64),
-                    id: parse_id(r.get(1)?, 1)?,
-                    rev: Rev(r.get::<_, i64>(2)? as u64),
-                    deleted: r.get(3)?,
-                    body: r.get(4)?,
-                })
-            })?;
+            let rows = st.query_map(params![after.0 as i64, limit as i64], change_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -235,15 +238,7 @@ impl Store {
     pub fn changes_since(&self, since: Seq, limit: usize) -> Result<Vec<Change>> {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::CHANGES_SINCE)?;
-            let rows = st.query_map(params![since.0 as i64, limit as i64], |r| {
-                Ok(Change {
-                    seq: Seq(r.get::<_, i64>(0)? as u64),
-                    id: parse_id(r.get(1)?, 1)?,
-                    rev: Rev(r.get::<_, i64>(2)? as u64),
-                    deleted: r.get(3)?,
-                    body: r.get(4)?,
-                })
-            })?;
+            let rows = st.query_map(params![since.0 as i64, limit as i64], change_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
