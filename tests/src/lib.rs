@@ -171,3 +171,24 @@ pub fn start_server(data: &Path, extra: &[&str]) -> (Proc, Vec<String>) {
 pub fn field<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
     lines.iter().find_map(|l| l.trim().strip_prefix(prefix)).map(str::trim)
 }
+
+/// The first admin credential a server kept in `{data}/secrets/admin.secret`: (key, secret).
+pub fn admin_secret(data: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(data.join("secrets/admin.secret")).expect("admin.secret");
+    let mut lines = text.lines().map(str::to_owned);
+    (lines.next().expect("access key id"), lines.next().expect("secret"))
+}
+
+/// Logs in over HTTPS and returns the session token.
+pub async fn login(client: &reqwest::Client, base: &str, key: &str, secret: &str) -> String {
+    let answer: serde_json::Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"access_key_id": key, "secret": secret}))
+        .send()
+        .await
+        .expect("login request")
+        .json()
+        .await
+        .expect("login answer");
+    answer["token"].as_str().expect("a token").to_owned()
+}

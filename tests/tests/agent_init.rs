@@ -23,15 +23,8 @@ fn hub(data: &Path) -> Hub {
     let addr = field(&lines, "control plane listening on").expect("address line").to_owned();
     let port = addr.rsplit(':').next().unwrap();
     let fingerprint = field(&lines, "certificate fingerprint (SHA-256):").expect("fingerprint").to_owned();
-    let saved = std::fs::read_to_string(data.join("secrets/admin.secret")).unwrap();
-    let mut saved = saved.lines();
-    Hub {
-        _proc: proc,
-        url: format!("https://127.0.0.1:{port}"),
-        fingerprint,
-        key: saved.next().unwrap().to_owned(),
-        secret: saved.next().unwrap().to_owned(),
-    }
+    let (key, secret) = mosaicfs_tests::admin_secret(data);
+    Hub { _proc: proc, url: format!("https://127.0.0.1:{port}"), fingerprint, key, secret }
 }
 
 fn init(home: &Path, args: &[String], stdin: &str) -> Output {
@@ -120,18 +113,10 @@ fn init_joins_a_node_and_refuses_what_it_cannot_trust() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = agent_core::http::pinned_client(&hub.fingerprint).unwrap();
-        let login: serde_json::Value = client
-            .post(format!("{}/api/auth/login", hub.url))
-            .json(&serde_json::json!({"access_key_id": hub.key, "secret": hub.secret}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = mosaicfs_tests::login(&client, &hub.url, &hub.key, &hub.secret).await;
         let creds: serde_json::Value = client
             .get(format!("{}/api/credentials", hub.url))
-            .bearer_auth(login["token"].as_str().unwrap())
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()

@@ -26,9 +26,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let url = field(&lines, "control plane listening on").expect("address line").to_owned();
     let port = url.rsplit(':').next().unwrap().to_owned();
     let base = format!("https://127.0.0.1:{port}");
-    let saved = std::fs::read_to_string(tmp.path().join("secrets/admin.secret")).unwrap();
-    let mut saved = saved.lines();
-    let (key, secret) = (saved.next().unwrap().to_owned(), saved.next().unwrap().to_owned());
+    let (key, secret) = mosaicfs_tests::admin_secret(tmp.path());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (token, schema) = rt.block_on(async {
@@ -37,16 +35,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({"access_key_id": key, "secret": secret}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().expect("a token").to_owned();
+        let token = mosaicfs_tests::login(&client, &base, &key, &secret).await;
         // Something for the generated requests to find.
         let created = client
             .post(format!("{base}/api/vfs/directories/work"))

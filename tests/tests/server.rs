@@ -12,9 +12,7 @@ fn server_process_serves_https_and_prints_the_first_admin_once() {
     let (mut server, lines) = start(tmp.path(), &[]);
     let url = field(&lines, "control plane listening on").expect("address line").to_owned();
     let port = url.rsplit(':').next().unwrap().to_owned();
-    let saved = std::fs::read_to_string(tmp.path().join("secrets/admin.secret")).unwrap();
-    let mut saved = saved.lines();
-    let (key, secret) = (saved.next().unwrap().to_owned(), saved.next().unwrap().to_owned());
+    let (key, secret) = mosaicfs_tests::admin_secret(tmp.path());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -31,19 +29,10 @@ fn server_process_serves_https_and_prints_the_first_admin_once() {
         assert_eq!(health["status"], "ok");
         let unauth = client.get(format!("{base}/api/credentials")).send().await.unwrap();
         assert_eq!(unauth.status(), 401);
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({"access_key_id": key, "secret": secret}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().expect("a token");
+        let token = mosaicfs_tests::login(&client, &base, &key, &secret).await;
         let me: serde_json::Value = client
             .get(format!("{base}/api/auth/whoami"))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()
