@@ -1,12 +1,15 @@
 //! Running a node: start from a validated config, get a handle, `shutdown()` when done.
 //! No global state and no `process::exit`: the host (CLI, desktop app) owns signals and exit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::ids::NodeId;
 use crate::node::{self, Announce, NodeInfo};
+use crate::report;
 use crate::store::{Store, StoreError};
+use crate::sync::{HubError, OnLongOutage, Replication, SyncState};
 use crate::watcher::{IndexWorker, WorkerError, WorkerStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,8 @@ pub enum AgentError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    #[error("control plane: {0}")]
+    Hub(#[from] HubError),
 }
 
 /// A running agent.
@@ -26,6 +31,8 @@ pub struct Agent {
     worker: Option<IndexWorker>,
     info: NodeInfo,
     heartbeat: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    reporter: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    sync: Option<Replication>,
 }
 
 impl Agent {
@@ -58,7 +65,49 @@ impl Agent {
         }
         let worker = IndexWorker::spawn(store.clone(), node_id.clone(), &config)?;
         let heartbeat = spawn_heartbeat(store.clone(), info.clone(), config.heartbeat_interval);
-        Ok(Agent { node_id, store, worker: Some(worker), info, heartbeat: Some(heartbeat) })
+        let sync = match &config.control_plane {
+            Some(cp) => {
+                let crawl = worker.crawl_trigger();
+                let on_long_outage: OnLongOutage = Arc::new(move |outage| {
+                    tracing::info!(
+                        operation = "sync.reconcile",
+                        outage_secs = outage.as_secs(),
+                        "long outage: reconciliation crawl before the watcher's changes are trusted again"
+                    );
+                    crawl();
+                });
+                Some(Replication::start(
+                    store.clone(),
+                    node_id.clone(),
+                    cp,
+                    config.sync.clone(),
+                    Some(on_long_outage),
+                )?)
+            }
+            None => None,
+        };
+        let sources = report::Sources {
+            node_id: node_id.clone(),
+            watch_paths: config.watch_paths.clone(),
+            data_dir: config.data_dir.clone(),
+            worker: Arc::new(worker.status_source()),
+            sync: sync.as_ref().map(Replication::state),
+        };
+        let reporter = report::spawn(
+            store.clone(),
+            sources,
+            config.sync.status_interval,
+            config.sync.utilization_interval,
+        );
+        Ok(Agent {
+            node_id,
+            store,
+            worker: Some(worker),
+            info,
+            heartbeat: Some(heartbeat),
+            reporter: Some(reporter),
+            sync,
+        })
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -69,13 +118,18 @@ impl Agent {
         &self.store
     }
 
+    /// Replication, when this node has joined a control plane.
+    pub fn sync_state(&self) -> Option<SyncState> {
+        self.sync.as_ref().map(|s| s.state().snapshot())
+    }
+
     pub fn worker_status(&self) -> WorkerStatus {
         self.worker.as_ref().map(IndexWorker::status).unwrap_or_default()
     }
 
     /// Stops indexing and the heartbeat, announces the node offline and closes the store.
     pub async fn shutdown(mut self) -> Result<(), AgentError> {
-        if let Some((stop, task)) = self.heartbeat.take() {
+        for (stop, task) in [self.heartbeat.take(), self.reporter.take()].into_iter().flatten() {
             let _ = stop.send(());
             let _ = task.await;
         }
@@ -84,6 +138,9 @@ impl Agent {
         }
         let info = self.info.clone();
         self.store.run(move |s| node::announce(s, &info, Announce::Stop)).await?;
+        if let Some(sync) = self.sync.take() {
+            sync.drain_and_stop(std::time::Duration::from_secs(3)).await;
+        }
         let store = self.store.clone();
         store.run(|s| s.clone().close()).await?;
         tracing::info!(operation = "agent.stop", node_id = %self.node_id, "agent stopped; node offline");

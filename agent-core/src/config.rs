@@ -32,6 +32,7 @@ pub struct AgentConfig {
     pub exclude: Vec<String>,
     pub control_plane: Option<ControlPlane>,
     pub heartbeat_interval: Duration,
+    pub sync: SyncConfig,
     pub crawler: CrawlerConfig,
     pub watcher: WatcherConfig,
     pub log: LogConfig,
@@ -56,6 +57,33 @@ pub enum SecretRef {
     Keyring { service: String, account: String },
     /// `env:VAR` — an environment variable.
     Env(String),
+}
+
+/// Replication with the control plane (ARCHITECTURE §5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncConfig {
+    /// How long the hub may hold a pull when nothing changed (long-poll).
+    pub pull_wait: Duration,
+    /// The cap of the retry backoff (1 s, ×2, this cap, ±25 % jitter).
+    pub retry_cap: Duration,
+    /// How often the `agent_status` document is rewritten.
+    pub status_interval: Duration,
+    /// How often a `utilization_snapshot` is taken.
+    pub utilization_interval: Duration,
+    /// An outage at least this long is followed by a reconciliation crawl on reconnect.
+    pub reconcile_after: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            pull_wait: Duration::from_secs(30),
+            retry_cap: Duration::from_secs(60),
+            status_interval: Duration::from_secs(60),
+            utilization_interval: Duration::from_secs(3600),
+            reconcile_after: Duration::from_secs(600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +125,8 @@ struct RawConfig {
     #[serde(default)]
     heartbeat: RawHeartbeat,
     #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
     crawler: RawCrawler,
     #[serde(default)]
     watcher: RawWatcher,
@@ -117,6 +147,16 @@ struct RawControlPlane {
 #[serde(deny_unknown_fields)]
 struct RawHeartbeat {
     interval_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    pull_wait_secs: Option<u64>,
+    retry_cap_secs: Option<u64>,
+    status_interval_secs: Option<u64>,
+    utilization_interval_secs: Option<u64>,
+    reconcile_after_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,6 +251,35 @@ impl AgentConfig {
         };
         let heartbeat_interval =
             Duration::from_secs(positive("heartbeat.interval_secs", raw.heartbeat.interval_secs, 30)?);
+        let secs = |field: &str, v: Option<u64>, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(positive(field, v, default.as_secs())?))
+        };
+        let d = SyncConfig::default();
+        let sync = SyncConfig {
+            pull_wait: secs("sync.pull_wait_secs", raw.sync.pull_wait_secs, d.pull_wait)?,
+            retry_cap: secs("sync.retry_cap_secs", raw.sync.retry_cap_secs, d.retry_cap)?,
+            status_interval: secs(
+                "sync.status_interval_secs",
+                raw.sync.status_interval_secs,
+                d.status_interval,
+            )?,
+            utilization_interval: secs(
+                "sync.utilization_interval_secs",
+                raw.sync.utilization_interval_secs,
+                d.utilization_interval,
+            )?,
+            reconcile_after: secs(
+                "sync.reconcile_after_secs",
+                raw.sync.reconcile_after_secs,
+                d.reconcile_after,
+            )?,
+        };
+        if sync.pull_wait > Duration::from_secs(60) {
+            return Err(err(
+                "sync.pull_wait_secs",
+                "must be at most 60 (the hub holds a pull at most 60 s)".into(),
+            ));
+        }
         let batch_size = positive(
             "crawler.batch_size",
             raw.crawler.batch_size.map(|b| b as u64),
@@ -263,6 +332,7 @@ impl AgentConfig {
             exclude: raw.exclude,
             control_plane,
             heartbeat_interval,
+            sync,
             crawler,
             watcher,
             log: LogConfig { level, dir: log_dir },
@@ -279,6 +349,7 @@ impl AgentConfig {
             exclude: vec![],
             control_plane: None,
             heartbeat_interval: Duration::from_secs(30),
+            sync: SyncConfig::default(),
             crawler: CrawlerConfig {
                 batch_size: DEFAULT_BATCH_SIZE,
                 progress_interval: Duration::from_secs(5),

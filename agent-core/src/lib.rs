@@ -16,6 +16,8 @@
 //! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
 //! - [`watcher`] — inotify/FSEvents changes, debounced, into the same reconciliation (feature `node`).
 //! - [`node`] — the node document and its heartbeat (feature `node`).
+//! - [`sync`] — replication with the control plane: push and pull loops (feature `node`).
+//! - [`report`] — the `agent_status` document and utilization snapshots (feature `node`).
 //! - [`agent`] — starts a node from a config and returns a handle with `shutdown()` (feature `node`).
 //!
 //! The control-plane server uses this crate with `default-features = false`: ids, documents and
@@ -36,8 +38,12 @@ pub mod indexer;
 pub mod labels;
 #[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "node")]
+pub mod report;
 pub mod secrets;
 pub mod store;
+#[cfg(feature = "node")]
+pub mod sync;
 pub mod transfer_token;
 #[cfg(feature = "node")]
 pub mod watcher;

@@ -6,6 +6,7 @@ mod index;
 mod init_cmd;
 mod logging;
 mod server_cmd;
+mod sync_cmd;
 mod up_cmd;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ enum Command {
     Server(server_cmd::ServerArgs),
     /// Run this machine's agent and the control plane together in one process.
     Up(up_cmd::UpArgs),
+    /// Replication with the control plane.
+    Sync(sync_cmd::SyncArgs),
 }
 
 /// What ends the program, and with which status.
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Server(args) => server_cmd::run(args),
         Command::Up(args) => up_cmd::run(args),
+        Command::Sync(args) => sync_cmd::run(args),
         Command::Index(args) => {
             // A short-lived command piped into `head` should end quietly like any Unix tool.
             // (Only here: the daemons keep Rust's ignored SIGPIPE so a closed socket is an error.)

@@ -1,7 +1,7 @@
 //! `mosaicfs up --config FILE`: this machine's agent and the control plane in one process
 //! (DESIGN §9), each with its own SQLite file in the same data directory (`agent.db`,
-//! `hub.db`). Until replication lands (issue 4) the two run side by side; the agent will reach
-//! its hub through the same HTTPS sync protocol as a remote agent.
+//! `hub.db`). The agent reaches its hub through the same signed HTTPS sync protocol as a remote
+//! agent, over loopback, with a node credential made on the first start.
 
 use std::path::PathBuf;
 
@@ -23,10 +23,9 @@ pub struct UpArgs {
 pub fn run(args: UpArgs) -> Result<(), CliError> {
     let path = args.config.unwrap_or_else(crate::default_config_path);
     let config = config_or_exit(&path)?;
-    let local = server::state::LocalNode {
-        node_id: config.load_or_create_node_id().map_err(CliError::Config)?,
-        watch_paths: config.watch_paths.clone(),
-    };
+    let local_node_id = config.load_or_create_node_id().map_err(CliError::Config)?;
+    let local =
+        server::state::LocalNode { node_id: local_node_id.clone(), watch_paths: config.watch_paths.clone() };
     let server_config =
         args.hub.config(config.data_dir.clone(), agent_core::secrets::Backend::Keychain, Some(local))?;
     let (level, _guard) = logging::init(&config.log.level, Some(&config.log.dir))?;
@@ -37,6 +36,16 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
         let mut hup = signal(SignalKind::hangup())?;
         let source = config.source.clone();
         let hub = server::start(server_config).await?;
+        let mut config = config;
+        if config.control_plane.is_none() {
+            match hub.local_agent_link(&local_node_id, &config.data_dir).await {
+                Ok(link) => config.control_plane = Some(link),
+                Err(e) => {
+                    let _ = hub.shutdown().await;
+                    return Err(CliError::Runtime(anyhow::anyhow!("cannot join the local agent to its hub: {e}")));
+                }
+            }
+        }
         let agent = match Agent::start(config.clone()).await {
             Ok(a) => a,
             Err(e) => {

@@ -11,8 +11,8 @@
 //! - [`state`] — `AppState` and the login rate limiter.
 //! - [`error`] — `ApiError`: every failure is a 4xx (or 503) with a JSON body.
 //!
-//! Not here yet (issue 3 continues): agent endpoints beyond the heartbeat, transfer tokens, nodes/files/search/vfs/labels endpoints, OpenAPI,
-//! `mosaicfs up`, `agent init`.
+//! - [`liveness`] — marks nodes observed offline after a silence.
+//! - [`local_agent`] — the node credential of the agent that `mosaicfs up` runs in-process.
 
 pub mod agent_auth;
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod error;
 pub mod keys;
 pub mod liveness;
+pub mod local_agent;
 pub mod routes;
 pub mod state;
 

@@ -2,6 +2,9 @@
 //! directories and config, start processes and always clean them up (killed by recorded PID),
 //! and wait for conditions with a generous deadline instead of sleeping.
 
+pub mod cluster;
+pub mod net;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -60,6 +60,7 @@ fn up_runs_agent_and_control_plane_in_one_process() {
             .args(["up", "--listen", "127.0.0.1:0", "--config"])
             .arg(&node.config)
             .env("MOSAICFS_LOG", "warn")
+            .env("MOSAICFS_SECRETS", "file")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit()),
     );
@@ -88,9 +89,33 @@ fn up_runs_agent_and_control_plane_in_one_process() {
         let cert =
             reqwest::Certificate::from_pem(&std::fs::read(node.data.join("tls/hub.crt")).unwrap()).unwrap();
         let client = reqwest::Client::builder().add_root_certificate(cert).build().unwrap();
-        let health = client.get(format!("https://localhost:{port}/health")).send().await.unwrap();
+        let base = format!("https://localhost:{port}");
+        let health = client.get(format!("{base}/health")).send().await.unwrap();
         assert_eq!(health.status(), 200);
+        // The in-process agent joined its own hub and pushed its index over loopback HTTPS.
+        let (key, secret) = mosaicfs_tests::admin_secret(&node.data);
+        let token = mosaicfs_tests::login(&client, &base, &key, &secret).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let found: serde_json::Value = client
+                .get(format!("{base}/api/search?q=hello"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if found["files"].as_array().is_some_and(|f| f.iter().any(|f| f["name"] == "hello.txt")) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "hello.txt never reached the hub: {found}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     });
+    let status = node.run(&["sync", "status", "--config", node.config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success() && text.contains("connected"), "{text}");
     up.signal(libc::SIGTERM);
     assert!(up.wait(Duration::from_secs(60)).success());
 }

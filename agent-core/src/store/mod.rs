@@ -10,6 +10,7 @@
 //!   changes feed returns each changed document once.
 
 mod apply;
+mod outbox;
 pub(crate) mod query;
 mod schema;
 mod search;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applied, PullStats, PULL_CHECKPOINT};
+pub use outbox::PUSH_CHECKPOINT;
 pub use query::{Change, FileEntry, RawDoc, StoreStats};
 pub use schema::CURRENT_VERSION;
 pub use search::{NameHits, NameQuery};

@@ -110,6 +110,8 @@ pub(super) mod sql {
     pub const FILES_PAGE: &str = "SELECT id, node_id, export_parent, name FROM files
         WHERE status = 0 AND (node_id, export_parent, name) > (?1, ?2, ?3)
         ORDER BY node_id, export_parent, name LIMIT ?4";
+    pub const COUNT_UNDER: &str =
+        concat!("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE ", under!(), " AND status = 0");
     pub const PARENTS_UNDER: &str = concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
 }
 
@@ -273,6 +275,17 @@ impl Store {
             let mut st = c.prepare_cached(sql::ENTRIES_UNDER)?;
             let rows = st.query_map([node.as_str(), &exact, &lo, &hi], entry_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// How many active files (and bytes) `node` has below directory `dir`.
+    pub fn count_files_under(&self, node: &NodeId, dir: &str) -> Result<(u64, u64)> {
+        let [exact, lo, hi] = under_params(dir);
+        self.read(|c| {
+            let (n, bytes): (i64, i64) = c
+                .prepare_cached(sql::COUNT_UNDER)?
+                .query_row([node.as_str(), &exact, &lo, &hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((n as u64, bytes as u64))
         })
     }
 

@@ -129,6 +129,20 @@ impl IndexWorker {
         let _ = self.tx.send(Msg::Crawl);
     }
 
+    /// [`IndexWorker::request_crawl`] as a function other tasks can keep.
+    pub fn crawl_trigger(&self) -> impl Fn() + Send + Sync + 'static {
+        let tx = self.tx.clone();
+        move || {
+            let _ = tx.send(Msg::Crawl);
+        }
+    }
+
+    /// [`IndexWorker::status`] as a function other tasks can keep.
+    pub fn status_source(&self) -> impl Fn() -> WorkerStatus + Send + Sync + 'static {
+        let status = self.status.clone();
+        move || status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Stops the worker (an ongoing crawl stops between directories) and waits for it.
     pub fn stop(mut self) {
         self.stop_inner();

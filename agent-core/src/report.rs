@@ -1,0 +1,237 @@
+//! What this agent reports about itself (plan §2.8): its `agent_status` document, rewritten every
+//! `sync.status_interval`, and a `utilization_snapshot` every `sync.utilization_interval`. Both
+//! are ordinary local writes of this node's own documents; the push loop replicates them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::doc::{
+    self, AgentStatusDoc, Document, Health, StorageUsage, SubsystemStatus, UtilizationSnapshotDoc,
+    WatchPathStatus,
+};
+use crate::ids::{AgentStatusId, NodeId, Rev, UtilizationId};
+use crate::store::{Store, StoreError, Written};
+use crate::sync::SharedState;
+use crate::watcher::WorkerStatus;
+
+/// Everything a report is made from.
+#[derive(Clone)]
+pub struct Sources {
+    pub node_id: NodeId,
+    pub watch_paths: Vec<PathBuf>,
+    pub data_dir: PathBuf,
+    pub worker: Arc<dyn Fn() -> WorkerStatus + Send + Sync>,
+    pub sync: Option<SharedState>,
+}
+
+fn subsystem(health: Health, message: Option<String>) -> SubsystemStatus {
+    SubsystemStatus { health, message }
+}
+
+fn worst(a: Health, b: Health) -> Health {
+    let rank = |h: Health| match h {
+        Health::Healthy => 0,
+        Health::Degraded => 1,
+        Health::Unhealthy => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Builds the status document (blocking: counts files in the store).
+pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStatusDoc, StoreError> {
+    let worker = (src.worker)();
+    let mut subsystems = std::collections::BTreeMap::new();
+    subsystems.insert("store".to_owned(), subsystem(Health::Healthy, None));
+    let crawler = match (&worker.first_crawl, &worker.last_crawl) {
+        (None, _) => subsystem(Health::Degraded, Some("first crawl in progress".into())),
+        (_, Some(c)) if c.errors > 0 => {
+            subsystem(Health::Degraded, Some(format!("last crawl: {} entries could not be read", c.errors)))
+        }
+        _ => subsystem(Health::Healthy, None),
+    };
+    subsystems.insert("crawler".to_owned(), crawler);
+    let watcher = if worker.unwatched_dirs > 0 {
+        subsystem(
+            Health::Degraded,
+            Some(format!(
+                "{} directories cannot be watched and are crawled periodically",
+                worker.unwatched_dirs
+            )),
+        )
+    } else {
+        subsystem(Health::Healthy, None)
+    };
+    subsystems.insert("watcher".to_owned(), watcher);
+    let mut recent_errors = Vec::new();
+    if let Some(sync) = &src.sync {
+        let s = sync.snapshot();
+        let status = match (&s.stopped, s.connected, &s.outage_since) {
+            (Some(reason), _, _) => subsystem(Health::Unhealthy, Some(format!("stopped: {reason}"))),
+            (None, true, _) => subsystem(Health::Healthy, None),
+            (None, false, Some(since)) => {
+                subsystem(Health::Degraded, Some(format!("control plane unreachable since {since}")))
+            }
+            (None, false, None) => subsystem(Health::Degraded, Some("not connected yet".into())),
+        };
+        subsystems.insert("sync".to_owned(), status);
+        recent_errors = s.recent_errors;
+    }
+    let overall = subsystems.values().fold(Health::Healthy, |acc, s| worst(acc, s.health));
+    let mut watch_paths = Vec::new();
+    for p in &src.watch_paths {
+        let (files, _) = store.count_files_under(&src.node_id, &p.display().to_string())?;
+        let health = if p.is_dir() { Health::Healthy } else { Health::Unhealthy };
+        watch_paths.push(WatchPathStatus { path: p.display().to_string(), health, files, unwatched_dirs: 0 });
+    }
+    Ok(AgentStatusDoc {
+        id: AgentStatusId::for_node(&src.node_id),
+        rev: base,
+        node_id: src.node_id.clone(),
+        updated_at: doc::now(),
+        overall,
+        subsystems,
+        watch_paths,
+        last_crawl: worker.last_crawl,
+        recent_errors,
+        available_plugins: vec![],
+    })
+}
+
+/// Rewrites this node's `agent_status` document (retried once on a revision conflict).
+pub fn write_status(store: &Store, src: &Sources) -> Result<Written, StoreError> {
+    let id = AgentStatusId::for_node(&src.node_id);
+    let mut attempt = 0;
+    loop {
+        let base = match store.get(&id.clone().into())? {
+            Some(Document::AgentStatus(s)) => s.rev,
+            _ => Rev::NONE,
+        };
+        let status = build_status(store, src, base)?;
+        match store.put(status.into()) {
+            Err(e) if e.as_conflict().is_some() && attempt == 0 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Space on the file system holding `path` (`None` if it cannot be read).
+fn storage(path: &std::path::Path) -> Option<StorageUsage> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let frsize = st.f_frsize as u64;
+    Some(StorageUsage {
+        path: path.display().to_string(),
+        total_bytes: st.f_blocks as u64 * frsize,
+        used_bytes: (st.f_blocks as u64).saturating_sub(st.f_bfree as u64) * frsize,
+        available_bytes: st.f_bavail as u64 * frsize,
+    })
+}
+
+/// Writes a new utilization snapshot.
+pub fn write_utilization(store: &Store, src: &Sources) -> Result<Written, StoreError> {
+    let now = doc::now();
+    let (mut files, mut bytes) = (0, 0);
+    for p in &src.watch_paths {
+        let (n, b) = store.count_files_under(&src.node_id, &p.display().to_string())?;
+        files += n;
+        bytes += b;
+    }
+    let mut paths = src.watch_paths.clone();
+    paths.push(src.data_dir.clone());
+    let snapshot = UtilizationSnapshotDoc {
+        id: UtilizationId::for_snapshot(&src.node_id, now.timestamp()),
+        rev: Rev::NONE,
+        node_id: src.node_id.clone(),
+        captured_at: now,
+        storage: paths.iter().filter_map(|p| storage(p)).collect(),
+        cache: None,
+        indexed_files: files,
+        indexed_bytes: bytes,
+    };
+    store.put(snapshot.into())
+}
+
+/// Writes the status and snapshots on their schedules until stopped.
+pub fn spawn(
+    store: Store,
+    src: Sources,
+    status_every: Duration,
+    utilization_every: Duration,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut status_tick = tokio::time::interval(status_every);
+        let mut util_tick = tokio::time::interval(utilization_every);
+        for t in [&mut status_tick, &mut util_tick] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            let write_util = tokio::select! {
+                _ = &mut stop_rx => return,
+                _ = status_tick.tick() => false,
+                _ = util_tick.tick() => true,
+            };
+            let src = src.clone();
+            let result = store
+                .run(move |s| if write_util { write_utilization(s, &src) } else { write_status(s, &src) })
+                .await;
+            if let Err(e) = result {
+                let what = if write_util { "utilization snapshot" } else { "agent status" };
+                tracing::warn!(operation = "report", error = %e, "{what} not written");
+            }
+        }
+    });
+    (stop_tx, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(worker: WorkerStatus) -> Sources {
+        Sources {
+            node_id: "node-r1".parse().unwrap(),
+            watch_paths: vec![std::env::temp_dir()],
+            data_dir: std::env::temp_dir(),
+            worker: Arc::new(move || worker.clone()),
+            sync: None,
+        }
+    }
+
+    #[test]
+    fn status_is_rewritten_in_place_and_reflects_the_worker() {
+        let store = Store::open_in_memory().unwrap();
+        let src = sources(WorkerStatus::default());
+        let first = write_status(&store, &src).unwrap();
+        let second = write_status(&store, &src).unwrap();
+        assert_eq!((first.rev, second.rev), (Rev(1), Rev(2)));
+        let Some(Document::AgentStatus(s)) = store.get(&first.id).unwrap() else { panic!() };
+        assert_eq!(s.overall, Health::Degraded, "first crawl not finished yet");
+        assert_eq!(s.subsystems["crawler"].message.as_deref(), Some("first crawl in progress"));
+        assert_eq!(s.watch_paths.len(), 1);
+
+        let done = WorkerStatus { first_crawl: Some(Default::default()), ..Default::default() };
+        let w = write_status(&store, &sources(done)).unwrap();
+        let Some(Document::AgentStatus(s)) = store.get(&w.id).unwrap() else { panic!() };
+        assert_eq!(s.overall, Health::Healthy);
+    }
+
+    #[test]
+    fn utilization_reads_the_file_system() {
+        let store = Store::open_in_memory().unwrap();
+        let w = write_utilization(&store, &sources(WorkerStatus::default())).unwrap();
+        let Some(Document::UtilizationSnapshot(u)) = store.get(&w.id).unwrap() else { panic!() };
+        assert_eq!(u.storage.len(), 2);
+        assert!(u.storage[0].total_bytes > 0 && u.storage[0].available_bytes <= u.storage[0].total_bytes);
+    }
+}

@@ -1,0 +1,94 @@
+//! The agent's side of the push (ARCHITECTURE §5.1): the push checkpoint, the outbox depth, and
+//! raising a document's revision above the hub's after the hub answered `stale` for a revision
+//! it already held (this store was lost and rebuilt; the owner's latest content is the truth).
+
+use rusqlite::{params, OptionalExtension};
+
+use super::write::Written;
+use super::{Result, Store};
+use crate::ids::{DocId, Rev, Seq};
+
+/// The `meta` key of the highest local seq the hub has answered for.
+pub const PUSH_CHECKPOINT: &str = "push_checkpoint";
+
+impl Store {
+    /// The highest local seq whose document the hub has answered (0 before the first push).
+    pub fn push_checkpoint(&self) -> Result<Seq> {
+        Ok(Seq(self.meta_get(PUSH_CHECKPOINT)?.and_then(|v| v.parse().ok()).unwrap_or(0)))
+    }
+
+    /// Moves the push checkpoint forward (never back).
+    pub fn advance_push_checkpoint(&self, to: Seq) -> Result<()> {
+        if to > self.push_checkpoint()? {
+            self.meta_set(PUSH_CHECKPOINT, &to.0.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// How many of this node's documents wait to be pushed.
+    pub fn outbox_depth(&self, after: Seq) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM docs WHERE seq > ?1 AND origin = 0")?
+                .query_row([after.0 as i64], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Rewrites this node's own document `id` at revision `above + 1` (same content, new seq,
+    /// so it is pushed again and wins). `None` when the local revision is already higher or the
+    /// document is not this node's own.
+    pub fn raise_rev(&self, id: &DocId, above: Rev) -> Result<Option<Written>> {
+        self.transaction(|tx, seq| {
+            let row: Option<(i64, String)> = tx
+                .prepare_cached("SELECT rev, body FROM docs WHERE id = ?1 AND origin = 0")?
+                .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((rev, body)) = row else { return Ok(None) };
+            if rev as u64 > above.0 {
+                return Ok(None);
+            }
+            let rev = above.next();
+            let mut value: serde_json::Value = serde_json::from_str(&body)?;
+            value["_rev"] = serde_json::json!(rev.0);
+            let s = seq.take();
+            tx.prepare_cached("UPDATE docs SET rev = ?2, seq = ?3, body = ?4 WHERE id = ?1")?
+                .execute(params![id.as_str(), rev.0 as i64, s.0 as i64, value.to_string()])?;
+            tx.prepare_cached("UPDATE files SET rev = ?2 WHERE id = ?1")?
+                .execute(params![id.as_str(), rev.0 as i64])?;
+            Ok(Some(Written { id: id.clone(), rev, seq: s }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::fixtures;
+
+    #[test]
+    fn checkpoint_depth_and_raise() {
+        let store = Store::open_in_memory().unwrap();
+        let mut file = fixtures::file("/data/x.txt");
+        file.rev = Rev::NONE;
+        let id = DocId::from(file.id.clone());
+        let w = store.put(file.into()).unwrap();
+        assert_eq!(store.push_checkpoint().unwrap(), Seq(0));
+        assert_eq!(store.outbox_depth(Seq(0)).unwrap(), 1);
+        store.advance_push_checkpoint(w.seq).unwrap();
+        store.advance_push_checkpoint(Seq(0)).unwrap();
+        assert_eq!(store.push_checkpoint().unwrap(), w.seq);
+        assert_eq!(store.outbox_depth(w.seq).unwrap(), 0);
+
+        // The hub holds rev 7 of a document this store has at rev 1.
+        let raised = store.raise_rev(&id, Rev(7)).unwrap().unwrap();
+        assert_eq!(raised.rev, Rev(8));
+        assert!(raised.seq > w.seq);
+        let raw = store.get_raw(&id).unwrap().unwrap();
+        assert_eq!(raw.rev, Rev(8));
+        assert!(raw.body.contains("\"_rev\":8"));
+        assert_eq!(store.outbox(w.seq, 10).unwrap().len(), 1);
+        // Already higher: nothing to do.
+        assert_eq!(store.raise_rev(&id, Rev(3)).unwrap(), None);
+    }
+}

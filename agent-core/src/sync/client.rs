@@ -1,0 +1,267 @@
+//! Signed requests to the hub (ARCHITECTURE §6.2) through the one pinned HTTPS client, with the
+//! error classification of §5.7: transient (retried with backoff) or permanent (surfaced).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::auth::{AuthHeader, Verifier};
+use crate::config::ControlPlane;
+use crate::doc::KdfParams;
+use crate::http::error_chain;
+use crate::ids::{AccessKeyId, DocId, Rev, Seq};
+
+/// Why a request to the hub did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HubError {
+    /// Unreachable, timed out, 5xx, 408, 429, clock skew: try again later.
+    #[error("{message}")]
+    Transient { message: String, retry_after: Option<Duration> },
+    /// The hub refused this node's credential (401, 403) or the pinned certificate changed:
+    /// retrying cannot help until someone fixes it.
+    #[error("{message}")]
+    AuthRefused { message: String },
+    /// The hub refused the request itself (another 4xx).
+    #[error("{message}")]
+    Refused { message: String },
+}
+
+impl HubError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HubError::Transient { .. })
+    }
+}
+
+/// One answer of a push (ARCHITECTURE §5.1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushResult {
+    pub id: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<PushRefusal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushRefusal {
+    pub code: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub current_rev: Option<Rev>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PushAnswer {
+    pub results: Vec<PushResult>,
+}
+
+/// One change of the hub's feed (ARCHITECTURE §5.2).
+#[derive(Debug, Deserialize)]
+pub struct FeedChange {
+    pub seq: Seq,
+    pub id: DocId,
+    pub doc: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Feed {
+    pub changes: Vec<FeedChange>,
+    pub last_seq: Seq,
+}
+
+/// The hub, as this node reaches it.
+pub struct HubClient {
+    http: reqwest::Client,
+    base: String,
+    access_key: AccessKeyId,
+    secret: crate::config::SecretRef,
+    /// K, derived once from the secret (Argon2id, slow) when the hub is first reached.
+    key: tokio::sync::OnceCell<Verifier>,
+    /// Makes every signed request distinct for the hub's replay guard.
+    nonce: AtomicU64,
+    last_skew_warning: Mutex<Option<Instant>>,
+    skew: std::sync::atomic::AtomicI64,
+}
+
+const SKEW_WARN_SECS: i64 = 120;
+
+impl HubClient {
+    pub fn new(cp: &ControlPlane) -> Result<HubClient, HubError> {
+        let http = crate::http::pinned_client(&cp.server_fingerprint)
+            .map_err(|e| HubError::AuthRefused { message: e.to_string() })?;
+        Ok(HubClient {
+            http,
+            base: cp.url.trim_end_matches('/').to_owned(),
+            access_key: cp.access_key_id.clone(),
+            secret: cp.secret.clone(),
+            key: tokio::sync::OnceCell::new(),
+            nonce: AtomicU64::new(rand::random::<u32>() as u64),
+            last_skew_warning: Mutex::new(None),
+            skew: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Hub clock minus ours, seconds, from the last answer.
+    pub fn clock_skew_secs(&self) -> i64 {
+        self.skew.load(Ordering::Relaxed)
+    }
+
+    /// Reads the secret and the credential's KDF parameters and derives K (once).
+    async fn key(&self) -> Result<&Verifier, HubError> {
+        self.key
+            .get_or_try_init(|| async {
+                let kdf: KdfParams = self
+                    .send(reqwest::Method::GET, &format!("/api/auth/kdf/{}", self.access_key), None, None)
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|e| transient(format!("kdf parameters: {}", error_chain(&e))))?;
+                let secret = self.secret.clone();
+                tokio::task::spawn_blocking(move || -> Result<Verifier, HubError> {
+                    let secret = crate::secrets::read(&secret)
+                        .map_err(|e| HubError::AuthRefused { message: format!("node secret: {e}") })?;
+                    crate::auth::derive_verifier(&secret, &kdf)
+                        .map_err(|e| HubError::AuthRefused { message: e.to_string() })
+                })
+                .await
+                .map_err(|e| transient(e.to_string()))?
+            })
+            .await
+    }
+
+    /// `POST /api/agent/push`.
+    pub async fn push(&self, docs: Vec<serde_json::Value>, local_seq: Seq) -> Result<PushAnswer, HubError> {
+        let body = serde_json::to_vec(&serde_json::json!({"docs": docs, "local_seq": local_seq}))
+            .map_err(|e| HubError::Refused { message: e.to_string() })?;
+        let resp =
+            self.signed(reqwest::Method::POST, "/api/agent/push", String::new(), Some(body), None).await?;
+        resp.json().await.map_err(|e| transient(format!("push answer: {}", error_chain(&e))))
+    }
+
+    /// `GET /api/agent/changes`: long-polls up to `wait`.
+    pub async fn changes(&self, since: Seq, limit: usize, wait: Duration) -> Result<Feed, HubError> {
+        let query = format!("since={}&limit={limit}&wait={}", since.0, wait.as_secs());
+        let timeout = wait + Duration::from_secs(30);
+        let resp =
+            self.signed(reqwest::Method::GET, "/api/agent/changes", query, None, Some(timeout)).await?;
+        resp.json().await.map_err(|e| transient(format!("changes feed: {}", error_chain(&e))))
+    }
+
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: String,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, HubError> {
+        let key = self.key().await?;
+        let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
+        let query =
+            if query.is_empty() { format!("nonce={nonce}") } else { format!("{query}&nonce={nonce}") };
+        let body_bytes = body.as_deref().unwrap_or(b"");
+        let header = AuthHeader::sign(
+            &self.access_key,
+            key,
+            method.as_str(),
+            path,
+            &query,
+            chrono::Utc::now().timestamp(),
+            body_bytes,
+        );
+        let path_q = format!("{path}?{query}");
+        self.send(method, &path_q, Some((header.to_string(), body)), timeout).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        signed: Option<(String, Option<Vec<u8>>)>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, HubError> {
+        let url = format!("{}{path_and_query}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some((auth, body)) = signed {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+            if let Some(b) = body {
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+            }
+        }
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req.send().await.map_err(|e| {
+            let chain = error_chain(&e);
+            if chain.contains("is not the pinned") {
+                HubError::AuthRefused { message: format!("{}: {chain}", self.base) }
+            } else {
+                transient(format!("{}: {chain}", self.base))
+            }
+        })?;
+        self.check_clock(&resp);
+        classify(resp).await
+    }
+
+    /// Compares the hub's `Date` with our clock; WARN at most hourly beyond 2 minutes.
+    fn check_clock(&self, resp: &reqwest::Response) {
+        let Some(date) = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+        else {
+            return;
+        };
+        let skew = date.timestamp() - chrono::Utc::now().timestamp();
+        self.skew.store(skew, Ordering::Relaxed);
+        if skew.abs() <= SKEW_WARN_SECS {
+            return;
+        }
+        let mut last = self.last_skew_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                skew_secs = skew,
+                hub = %self.base,
+                "this machine's clock differs from the hub's by more than 2 minutes; \
+                 beyond 5 minutes the hub refuses signed requests"
+            );
+        }
+    }
+}
+
+fn transient(message: String) -> HubError {
+    HubError::Transient { message, retry_after: None }
+}
+
+/// 2xx passes; the rest becomes a [`HubError`] with the hub's JSON message.
+async fn classify(resp: reqwest::Response) -> Result<reqwest::Response, HubError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let url = resp.url().path().to_owned();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+    let detail = body["error"]["message"].as_str().unwrap_or("no details").to_owned();
+    let message = format!("{url}: {status}: {detail}");
+    Err(match status.as_u16() {
+        408 | 429 | 500..=599 => HubError::Transient { message, retry_after },
+        401 if code == "clock_skew" || code == "replay" => HubError::Transient { message, retry_after },
+        401 | 403 => HubError::AuthRefused { message },
+        _ => HubError::Refused { message },
+    })
+}

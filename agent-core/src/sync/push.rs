@@ -1,0 +1,154 @@
+//! The push loop (ARCHITECTURE §5.1): the outbox, in local seq order, 200 documents per push;
+//! the checkpoint moves only after the hub answered for every document of the batch.
+
+use std::time::Duration;
+
+use super::client::{HubError, PushResult};
+use super::Ctx;
+use crate::ids::{DocId, Rev, Seq};
+use crate::store::Change;
+
+pub const BATCH: usize = 200;
+/// How often an idle push loop looks for local writes (the coalescing window).
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+pub(super) async fn run(ctx: Ctx) {
+    let mut backoff = super::Backoff::new(ctx.config.retry_cap);
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let batch = match ctx.store.run(|s| s.outbox(s.push_checkpoint()?, BATCH)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(operation = "sync.push", error = %e, "cannot read the outbox");
+                if !ctx.sleep(Duration::from_secs(5)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            let seen = ctx.store.committed_seq();
+            while ctx.store.committed_seq() == seen {
+                if !ctx.sleep(IDLE_POLL).await {
+                    return;
+                }
+            }
+            continue;
+        }
+        match push_batch(&ctx, batch).await {
+            Ok(()) => backoff.reset(),
+            Err(HubError::AuthRefused { message }) => {
+                ctx.stop_for_good("push", message).await;
+                return;
+            }
+            Err(e) => {
+                let delay = match &e {
+                    HubError::Transient { retry_after: Some(d), .. } => *d,
+                    _ => backoff.next_delay(),
+                };
+                tracing::warn!(
+                    operation = "sync.push",
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "push failed; the outbox keeps the documents"
+                );
+                ctx.state.failed("push", e.to_string(), false).await;
+                if !ctx.sleep(delay).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Pushes one batch and records the answers; `Ok` once the checkpoint moved past it.
+async fn push_batch(ctx: &Ctx, batch: Vec<Change>) -> Result<(), HubError> {
+    let high = batch.last().map(|c| c.seq).unwrap_or(Seq(0));
+    let started = std::time::Instant::now();
+    let mut docs = Vec::with_capacity(batch.len());
+    for change in &batch {
+        match serde_json::from_str::<serde_json::Value>(&change.body) {
+            Ok(v) => docs.push(v),
+            Err(e) => tracing::error!(id = %change.id, error = %e, "unreadable local document not pushed"),
+        }
+    }
+    let sent = docs.len();
+    let answer = match ctx.client.push(docs, high).await {
+        Ok(a) => a,
+        Err(HubError::Refused { message }) => {
+            // The hub refused the batch as a whole (malformed, too large): retrying it
+            // unchanged cannot succeed, so it is surfaced and skipped.
+            tracing::error!(operation = "sync.push", error = %message, documents = sent, "push refused; batch skipped");
+            ctx.state.failed("push", message, true).await;
+            advance(ctx, high).await;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    ctx.reached().await;
+    let (mut ok, mut rejected) = (0u64, 0u64);
+    for result in &answer.results {
+        match result {
+            PushResult { ok: true, .. } => ok += 1,
+            PushResult { id, error: Some(err), .. } if err.code == "stale" => {
+                stale(ctx, id, &batch, err.current_rev).await;
+            }
+            PushResult { id, error, .. } => {
+                rejected += 1;
+                let (code, reason) =
+                    error.as_ref().map(|e| (e.code.as_str(), e.reason.as_str())).unwrap_or(("unknown", ""));
+                tracing::warn!(
+                    operation = "sync.push",
+                    id,
+                    code,
+                    reason,
+                    "the hub refused a document; not retried"
+                );
+                ctx.state.failed("push", format!("{id}: {code}: {reason}"), true).await;
+            }
+        }
+    }
+    advance(ctx, high).await;
+    let now = crate::doc::now();
+    ctx.state
+        .update(|s| {
+            s.pushed += ok;
+            s.rejected += rejected;
+            s.last_push_at = Some(now);
+        })
+        .await;
+    tracing::debug!(
+        operation = "sync.push",
+        documents = sent,
+        ok,
+        rejected,
+        up_to = high.0,
+        duration_ms = started.elapsed().as_millis() as u64
+    );
+    Ok(())
+}
+
+/// The hub holds this or a newer revision. If ours is lower (this store was rebuilt), the
+/// document is raised above the hub's so the owner's current content is pushed and wins.
+async fn stale(ctx: &Ctx, id: &str, batch: &[Change], current: Option<Rev>) {
+    let (Some(current), Ok(doc_id)) = (current, id.parse::<DocId>()) else { return };
+    let ours = batch.iter().find(|c| c.id.as_str() == id).map(|c| c.rev);
+    if ours.is_some_and(|r| r >= current) {
+        return; // answered before (a retried batch, or the echo of a hub edit, §5.4)
+    }
+    match ctx.store.run(move |s| s.raise_rev(&doc_id, current)).await {
+        Ok(Some(w)) => {
+            tracing::info!(id, rev = w.rev.0, "local revision raised above the hub's; pushed again")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(id, error = %e, "revision not raised"),
+    }
+}
+
+async fn advance(ctx: &Ctx, to: Seq) {
+    if let Err(e) = ctx.store.run(move |s| s.advance_push_checkpoint(to)).await {
+        tracing::error!(operation = "sync.push", error = %e, "push checkpoint not saved; the batch will be sent again");
+    }
+}

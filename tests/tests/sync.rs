@@ -1,0 +1,333 @@
+//! Replication across real processes (issue 4): a `mosaicfs server` hub and two `mosaicfs
+//! agent`s, each agent behind its own cuttable proxy on 127.0.0.2 / 127.0.0.3. Every check
+//! awaits a condition with a generous deadline; nothing is timed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agent_core::config::AgentConfig;
+use mosaicfs_tests::cluster::{docs, live_file_names, try_docs, Agent, Hub, FAST_AGENT};
+use mosaicfs_tests::wait_for;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Every store agrees: the hub holds exactly the agents' own file documents (same revisions,
+/// same tombstones), and every agent's replica holds exactly the hub's.
+fn converged(hub: &Hub, agents: &[&Agent]) -> Result<(), String> {
+    let read =
+        |db: &std::path::Path, origin| try_docs(db, "file", origin).ok_or("a store is not readable yet");
+    let hub_files = read(&hub.db(), None)?;
+    let mut own = BTreeMap::new();
+    for a in agents {
+        own.extend(read(&a.db(), Some(0))?);
+    }
+    if hub_files != own {
+        return Err(format!("hub has {} file docs, agents own {}", hub_files.len(), own.len()));
+    }
+    for a in agents {
+        let replica = read(&a.db(), None)?;
+        if replica != hub_files {
+            return Err(format!("{} holds {} file docs, hub {}", a.node_id, replica.len(), hub_files.len()));
+        }
+    }
+    Ok(())
+}
+
+fn await_convergence(hub: &Hub, agents: &[&Agent]) {
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while std::time::Instant::now() < deadline {
+        match converged(hub, agents) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no convergence within {DEADLINE:?}: {last}");
+}
+
+/// The agent's index matches its disk: one live file document per file in `watched/`.
+fn index_matches_disk(a: &Agent) -> bool {
+    let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(&a.node.watched)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    live_file_names(&a.db(), &a.node_id) == on_disk
+}
+
+fn write_files(a: &Agent, prefix: &str, n: usize) {
+    for i in 0..n {
+        std::fs::write(a.node.watched.join(format!("{prefix}-{i:04}.txt")), format!("{prefix} {i}")).unwrap();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+async fn admin_get(hub: &Hub, path: String) -> serde_json::Value {
+    let client = agent_core::http::pinned_client(&hub.fingerprint).unwrap();
+    let token = mosaicfs_tests::login(&client, &hub.url(), &hub.admin_key, &hub.admin_secret).await;
+    client.get(format!("{}{path}", hub.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+#[test]
+fn a_file_on_one_agent_reaches_the_other_and_reports_reach_the_hub() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&tmp.path().join("hub"), 90);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    let mut b = Agent::join(&hub, "127.0.0.3", FAST_AGENT);
+    a.start();
+    b.start();
+
+    std::fs::write(a.node.watched.join("from-a.txt"), b"hello from A").unwrap();
+    wait_for("from-a.txt in B's replica", DEADLINE, || {
+        live_file_names(&b.db(), &a.node_id).contains("from-a.txt").then_some(())
+    });
+    std::fs::write(b.node.watched.join("from-b.txt"), b"hello from B").unwrap();
+    wait_for("from-b.txt in A's replica", DEADLINE, || {
+        live_file_names(&a.db(), &b.node_id).contains("from-b.txt").then_some(())
+    });
+    await_convergence(&hub, &[&a, &b]);
+
+    // Each replica has the other node's document; status and utilization stay on the hub.
+    wait_for("node documents replicated", DEADLINE, || {
+        let nodes = docs(&a.db(), "node", None);
+        nodes.contains_key(&format!("node::{}", b.node_id)).then_some(())
+    });
+    for agent in [&a, &b] {
+        let own_status = format!("status::{}", agent.node_id);
+        for other in docs(&agent.db(), "agent_status", None).keys() {
+            assert_eq!(other, &own_status, "agent_status of other nodes never reaches an agent");
+        }
+        assert!(docs(&agent.db(), "credential", None).is_empty(), "credentials never leave the hub");
+    }
+    let status = rt().block_on(async {
+        wait_for_async(
+            || admin_get(&hub, format!("/api/nodes/{}/status", a.node_id)),
+            |v| {
+                v["agent_status"]["subsystems"]["sync"]["health"] == "healthy"
+                    && v["utilization"]["indexed_files"].as_u64() == Some(1)
+            },
+        )
+        .await
+    });
+    assert_eq!(status["agent_status"]["node_id"], a.node_id.as_str(), "{status}");
+    assert_eq!(status["observed_status"], "online");
+
+    let s = a.sync_status();
+    assert_eq!(s["connected"], true, "{s}");
+    assert_eq!(s["pull"]["lag"], 0, "{s}");
+    assert!(s["push"]["pushed"].as_u64().unwrap() >= 2, "{s}");
+    wait_for("A's outbox drained", DEADLINE, || (a.sync_status()["push"]["outbox_depth"] == 0).then_some(()));
+
+    // A pushes documents it does not own: B's file, the root virtual directory. Both refused;
+    // nothing changes on the hub.
+    let before = (docs(&hub.db(), "file", None), docs(&hub.db(), "virtual_directory", None));
+    let results = rt().block_on(push_as(&hub, &a, vec![b_file_bumped(&hub, &b), root_dir_bumped(&hub)]));
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(r["ok"], false, "{r}");
+        assert_eq!(r["error"]["code"], "not_owner", "{r}");
+    }
+    assert_eq!(before, (docs(&hub.db(), "file", None), docs(&hub.db(), "virtual_directory", None)));
+
+    a.stop();
+    b.stop();
+}
+
+/// Polls an async getter until `ok` holds.
+async fn wait_for_async<F, Fut>(mut get: F, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let v = get().await;
+        if ok(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out; last answer {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn hub_body(hub: &Hub, sql_where: &str) -> serde_json::Value {
+    let conn =
+        rusqlite::Connection::open_with_flags(hub.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let body: String = conn
+        .query_row(&format!("SELECT body FROM docs WHERE {sql_where} LIMIT 1"), [], |r| r.get(0))
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+fn bump(mut doc: serde_json::Value) -> serde_json::Value {
+    let rev = doc["_rev"].as_u64().unwrap();
+    doc["_rev"] = serde_json::json!(rev + 5);
+    doc
+}
+
+fn b_file_bumped(hub: &Hub, b: &Agent) -> serde_json::Value {
+    bump(hub_body(
+        hub,
+        &format!("type = 'file' AND json_extract(body, '$.source.node_id') = '{}'", b.node_id),
+    ))
+}
+
+fn root_dir_bumped(hub: &Hub) -> serde_json::Value {
+    bump(hub_body(hub, "id = 'dir::root'"))
+}
+
+/// A push signed with `agent`'s own credential; returns the per-document results.
+async fn push_as(hub: &Hub, agent: &Agent, docs: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let cp = AgentConfig::load(&agent.node.config).unwrap().control_plane.unwrap();
+    let client = agent_core::http::pinned_client(&hub.fingerprint).unwrap();
+    let kdf: agent_core::doc::KdfParams = client
+        .get(format!("{}/api/auth/kdf/{}", hub.url(), cp.access_key_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = agent_core::secrets::read(&cp.secret).unwrap();
+    let key = agent_core::auth::derive_verifier(&secret, &kdf).unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({ "docs": docs })).unwrap();
+    let path = "/api/agent/push";
+    let header =
+        agent_core::auth::AuthHeader::sign(&cp.access_key_id, &key, "POST", path, "", chrono_now(), &body);
+    let answer: serde_json::Value = client
+        .post(format!("{}{path}", hub.url()))
+        .header("authorization", header.to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["results"].as_array().cloned().unwrap_or_else(|| panic!("push answer {answer}"))
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[test]
+fn sigkill_of_agents_and_of_the_hub_loses_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut hub = Hub::start(&tmp.path().join("hub"), 90);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    let mut b = Agent::join(&hub, "127.0.0.3", FAST_AGENT);
+    a.start();
+    b.start();
+    let mut caught_mid_push = 0;
+    for round in 0..4 {
+        let base = live_file_names(&hub.db(), &a.node_id).len();
+        write_files(&a, &format!("a{round}"), 1000);
+        write_files(&b, &format!("b{round}"), 100);
+        if round > 0 {
+            // Change and remove some of the previous round's files too.
+            let prev = round - 1;
+            for i in 0..20 {
+                std::fs::write(
+                    a.node.watched.join(format!("a{prev}-{i:04}.txt")),
+                    format!("changed {round}"),
+                )
+                .unwrap();
+                let _ = std::fs::remove_file(a.node.watched.join(format!("a{prev}-{:04}.txt", 100 + i)));
+            }
+        }
+        // Kill while the hub holds part of the burst: mid-push.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let n = live_file_names(&hub.db(), &a.node_id).len();
+            if n > base && n < base + 980 {
+                caught_mid_push += 1;
+                break;
+            }
+            if n >= base + 980 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if round % 2 == 0 {
+            a.kill();
+            a.start();
+        } else {
+            hub.kill();
+            std::thread::sleep(Duration::from_millis(300));
+            hub.restart();
+            b.kill();
+            b.start();
+        }
+    }
+    eprintln!("killed mid-push in {caught_mid_push} of 4 rounds");
+    await_convergence(&hub, &[&a, &b]);
+    wait_for("A's index matches its disk", DEADLINE, || index_matches_disk(&a).then_some(()));
+    wait_for("B's index matches its disk", DEADLINE, || index_matches_disk(&b).then_some(()));
+    await_convergence(&hub, &[&a, &b]);
+    // One more hub restart with nothing in flight: the stores agree afterwards too.
+    hub.kill();
+    hub.restart();
+    std::fs::write(a.node.watched.join("after-restart.txt"), b"x").unwrap();
+    wait_for("after-restart.txt in B's replica", DEADLINE, || {
+        live_file_names(&b.db(), &a.node_id).contains("after-restart.txt").then_some(())
+    });
+    await_convergence(&hub, &[&a, &b]);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn an_unreachable_hub_at_start_and_a_long_partition_converge_after_heal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&tmp.path().join("hub"), 3);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    let mut b = Agent::join(&hub, "127.0.0.3", FAST_AGENT);
+
+    // B starts while its hub is unreachable: it indexes locally and queues.
+    b.proxy.cut();
+    write_files(&b, "offline", 30);
+    b.start();
+    a.start();
+    wait_for("B indexed offline", DEADLINE, || index_matches_disk(&b).then_some(()));
+    let s = wait_for("B reports the outage", DEADLINE, || {
+        let s = b.sync_status();
+        (s["connected"] == false && s["last_error"].is_object()).then_some(s)
+    });
+    assert!(s["push"]["outbox_depth"].as_u64().unwrap() >= 30, "queued: {s}");
+    b.proxy.heal();
+    await_convergence(&hub, &[&a, &b]);
+
+    // A partition longer than the hub's offline threshold (3 s): B is observed offline, both
+    // sides keep changing, then it heals.
+    let rt = rt();
+    b.proxy.cut();
+    let b_id = b.node_id.clone();
+    let node = rt.block_on(wait_for_async(
+        || admin_get(&hub, format!("/api/nodes/{b_id}")),
+        |v| v["observed_status"] == "offline",
+    ));
+    assert_eq!(node["observed_status"], "offline");
+    write_files(&a, "during-a", 40);
+    write_files(&b, "during-b", 40);
+    let _ = std::fs::remove_file(b.node.watched.join("offline-0000.txt"));
+    std::thread::sleep(Duration::from_secs(4)); // longer than reconcile_after_secs = 3
+    b.proxy.heal();
+    await_convergence(&hub, &[&a, &b]);
+    wait_for("B's index matches its disk", DEADLINE, || index_matches_disk(&b).then_some(()));
+    await_convergence(&hub, &[&a, &b]);
+    assert!(live_file_names(&a.db(), &b.node_id).contains("during-b-0039.txt"));
+    assert!(!live_file_names(&a.db(), &b.node_id).contains("offline-0000.txt"));
+    rt.block_on(wait_for_async(
+        || admin_get(&hub, format!("/api/nodes/{b_id}")),
+        |v| v["observed_status"] == "online",
+    ));
+    let s = b.sync_status();
+    assert_eq!(s["connected"], true, "{s}");
+    a.stop();
+    b.stop();
+}
