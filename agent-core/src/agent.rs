@@ -50,6 +50,9 @@ impl Agent {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
+        if let Some(cp) = &config.control_plane {
+            restore_own_documents(&store, cp).await?;
+        }
         let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
         let start_info = info.clone();
         store.run(move |s| node::announce(s, &start_info, Announce::Start)).await?;
@@ -173,6 +176,33 @@ fn spawn_heartbeat(
         }
     });
     (stop_tx, task)
+}
+
+/// A joined node whose store holds none of its own files (a fresh node, or a lost `agent.db`)
+/// takes its documents back from the hub before the first crawl, so file ids survive. An
+/// unreachable hub is waited for at most 10 s (a refused connection fails at once); then the crawl makes new ids (logged).
+async fn restore_own_documents(store: &Store, cp: &crate::config::ControlPlane) -> Result<(), AgentError> {
+    if store.run(|s| s.has_own_files()).await? {
+        return Ok(());
+    }
+    match tokio::time::timeout(Duration::from_secs(10), crate::sync::bootstrap(store, cp)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            operation = "sync.bootstrap",
+            restored = n,
+            "own documents taken back from the hub"
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            operation = "sync.bootstrap",
+            error = %e,
+            "could not ask the hub for this node's documents; files indexed now get new ids"
+        ),
+        Err(_) => tracing::warn!(
+            operation = "sync.bootstrap",
+            "the hub did not answer within 10 s; files indexed now get new ids"
+        ),
+    }
+    Ok(())
 }
 
 /// Says at start where the node's secret lives and whether it can be read (the sync client

@@ -15,9 +15,12 @@
 //! - `mosaicfs-bench http-latency --url U --admin-secret F NAME=PATH...` and `http-load --url U
 //!   --admin-secret F --name N --path P --rate R --duration S`: API latency and fixed-rate load
 //!   against a running control plane (see `http.rs`).
+//! - `mosaicfs-bench sync-cold --hub-data DIR` and `sync-steady [--files 1000] [--rate 100]
+//!   [--idle-secs 60]`: replication across real processes (see `sync_bench.rs`).
 
 mod http;
 mod seed_hub;
+mod sync_bench;
 mod watch_latency;
 
 use std::io::{self, Write};
@@ -55,6 +58,10 @@ enum Command {
     HttpLatency(http::LatencyArgs),
     /// Open-loop load at a fixed request rate: achieved rate and latency percentiles.
     HttpLoad(http::LoadArgs),
+    /// Cold replication: a fresh agent pulls a seeded hub's documents.
+    SyncCold(sync_bench::ColdArgs),
+    /// Steady replication: new files on agent A until visible on B; idle hub CPU and RSS.
+    SyncSteady(sync_bench::SteadyArgs),
 }
 
 /// The shape of the generated population (see `mosaicfs_bench::DocGen`).
@@ -128,6 +135,8 @@ fn main() -> Result<()> {
         Command::SeedHub(args) => seed_hub::run(&args),
         Command::HttpLatency(args) => http::latency(&args),
         Command::HttpLoad(args) => http::load(&args),
+        Command::SyncCold(args) => sync_bench::cold(&args),
+        Command::SyncSteady(args) => sync_bench::steady(&args),
     }
 }
 

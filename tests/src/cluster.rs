@@ -139,7 +139,11 @@ impl Agent {
             Command::new(mosaicfs_bin())
                 .args(["agent", "--config"])
                 .arg(&self.node.config)
-                .env("MOSAICFS_LOG", "warn,agent_core::sync=info")
+                .env(
+                    "MOSAICFS_LOG",
+                    std::env::var("MOSAICFS_AGENT_LOG")
+                        .unwrap_or_else(|_| "warn,agent_core::sync=info".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit()),
         ));

@@ -331,3 +331,34 @@ fn an_unreachable_hub_at_start_and_a_long_partition_converge_after_heal() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn a_node_whose_store_was_lost_takes_its_file_ids_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&tmp.path().join("hub"), 90);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    a.start();
+    write_files(&a, "kept", 25);
+    wait_for("A's files on the hub", DEADLINE, || {
+        (live_file_names(&hub.db(), &a.node_id).len() == 25).then_some(())
+    });
+    await_convergence(&hub, &[&a]);
+    let before = docs(&hub.db(), "file", None);
+    a.stop();
+
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", a.db().display()));
+    }
+    std::fs::write(a.node.watched.join("new-after-loss.txt"), b"new").unwrap();
+    a.start();
+    wait_for("A re-indexed its disk", DEADLINE, || index_matches_disk(&a).then_some(()));
+    await_convergence(&hub, &[&a]);
+    let after = docs(&hub.db(), "file", None);
+    for (id, (rev, _)) in &before {
+        assert!(after.get(id).is_some_and(|(r, deleted)| r >= rev && !deleted), "{id} kept its id");
+    }
+    assert_eq!(after.len(), before.len() + 1, "one new file, no duplicates");
+    let s = a.sync_status();
+    assert_eq!(s["push"]["rejected"], 0, "nothing refused as a conflict: {s}");
+    a.stop();
+}

@@ -58,7 +58,7 @@ fn parse_incoming(value: serde_json::Value) -> Result<Incoming, PutError> {
         }
         return Ok(Incoming { id, doc_type, rev, doc: None, raw: value });
     }
-    let doc: Document = serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+    let doc = <Document as serde::Deserialize>::deserialize(&value).map_err(|e| invalid(e.to_string()))?;
     doc.validate().map_err(|e| invalid(e.reason))?;
     Ok(Incoming { id: doc.id(), doc_type, rev, doc: Some(doc), raw: value })
 }
@@ -147,37 +147,62 @@ impl Store {
         last_seq: Seq,
     ) -> Result<PullStats> {
         let own_node = DocId::from(crate::ids::NodeDocId::for_node(own));
-        self.transaction(|tx, seq| {
-            let mut stats = PullStats::default();
-            for value in docs {
-                let incoming = match parse_incoming(value) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pulled document skipped");
-                        stats.invalid += 1;
-                        continue;
-                    }
-                };
-                let result = isolated(tx, seq, &incoming.id, |tx, seq| match &incoming.doc {
-                    Some(Document::Node(hub)) if incoming.id == own_node => {
-                        copy_hub_fields(tx, seq, &incoming.id, hub).map(|w| w.map(Applied::Written))
-                    }
-                    _ => apply_one(tx, seq, &incoming).map(Some),
-                });
-                match result {
-                    Ok(Some(Applied::Written(_))) if incoming.id == own_node => stats.own_merged += 1,
-                    Ok(Some(Applied::Written(_))) => stats.applied += 1,
-                    Ok(Some(Applied::Stale { .. })) | Ok(None) => stats.stale += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pulled document not applied");
-                        stats.invalid += 1;
-                    }
+        let mut stats = PullStats::default();
+        let mut incoming = Vec::with_capacity(docs.len());
+        for value in docs {
+            match parse_incoming(value) {
+                Ok(i) => incoming.push(i),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pulled document skipped");
+                    stats.invalid += 1;
                 }
             }
+        }
+        let apply = |tx: &Transaction<'_>, seq: &mut SeqCounter, inc: &Incoming| match &inc.doc {
+            Some(Document::Node(hub)) if inc.id == own_node => {
+                copy_hub_fields(tx, seq, &inc.id, hub).map(|w| w.map(Applied::Written))
+            }
+            _ => apply_one(tx, seq, inc).map(Some),
+        };
+        let count =
+            |stats: &mut PullStats, inc: &Incoming, result: Result<Option<Applied>, PutError>| match result {
+                Ok(Some(Applied::Written(_))) if inc.id == own_node => stats.own_merged += 1,
+                Ok(Some(Applied::Written(_))) => stats.applied += 1,
+                Ok(Some(Applied::Stale { .. })) | Ok(None) => stats.stale += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pulled document not applied");
+                    stats.invalid += 1;
+                }
+            };
+        let checkpoint = |tx: &Transaction<'_>| -> rusqlite::Result<usize> {
             tx.prepare_cached(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             )?
-            .execute(params![PULL_CHECKPOINT, last_seq.0.to_string()])?;
+            .execute(params![PULL_CHECKPOINT, last_seq.0.to_string()])
+        };
+        // Fast path: no savepoints (each one copies every page it touches). Pulled documents
+        // practically never fail; if one does, everything is rolled back and the batch is
+        // redone with a savepoint per document.
+        let fast = self.transaction_if(|tx, seq| {
+            let mut fast_stats = stats;
+            for inc in &incoming {
+                match apply(tx, seq, inc) {
+                    Err(_) => return Ok(None),
+                    ok => count(&mut fast_stats, inc, ok),
+                }
+            }
+            checkpoint(tx)?;
+            Ok(Some(fast_stats))
+        })?;
+        if let Some(done) = fast {
+            return Ok(done);
+        }
+        self.transaction(|tx, seq| {
+            for inc in &incoming {
+                let result = isolated(tx, seq, &inc.id, |tx, seq| apply(tx, seq, inc));
+                count(&mut stats, inc, result);
+            }
+            checkpoint(tx)?;
             Ok(stats)
         })
     }
@@ -185,6 +210,41 @@ impl Store {
     /// The highest hub seq applied to this replica (0 before the first pull).
     pub fn pull_checkpoint(&self) -> Result<Seq> {
         Ok(Seq(self.meta_get(PULL_CHECKPOINT)?.and_then(|v| v.parse().ok()).unwrap_or(0)))
+    }
+
+    /// Takes back this node's own documents from the hub after its store was lost (the
+    /// bootstrap, ARCHITECTURE §5.2): each is stored at the hub's revision as this node's own
+    /// (origin 0), and the push checkpoint moves past them (the hub has them), in one
+    /// transaction. Returns how many were restored.
+    pub fn restore_own(&self, docs: Vec<serde_json::Value>) -> Result<u64> {
+        self.transaction(|tx, seq| {
+            let (mut restored, mut high) = (0, Seq(0));
+            for value in docs {
+                let Ok(incoming) = parse_incoming(value) else { continue };
+                let written = isolated(tx, seq, &incoming.id, |tx, seq| apply_one(tx, seq, &incoming));
+                if let Ok(Applied::Written(w)) = written {
+                    tx.prepare_cached("UPDATE docs SET origin = 0 WHERE id = ?1")?.execute([w.id.as_str()])?;
+                    restored += 1;
+                    high = high.max(w.seq);
+                }
+            }
+            if restored == 0 {
+                return Ok(0);
+            }
+            tx.prepare_cached(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![super::PUSH_CHECKPOINT, high.0.to_string()])?;
+            Ok(restored)
+        })
+    }
+
+    /// Whether this store holds any file document of its own node (an empty one after a loss).
+    pub fn has_own_files(&self) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT EXISTS(SELECT 1 FROM docs WHERE type = 'file' AND origin = 0)")?
+                .query_row([], |r| r.get(0))?)
+        })
     }
 }
 
@@ -220,14 +280,15 @@ fn isolated<T>(
     f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<T, PutError>,
 ) -> Result<T, PutError> {
     let sql_err = |e: rusqlite::Error| PutError::Rejected { id: id.to_string(), reason: e.to_string() };
-    tx.execute_batch("SAVEPOINT apply").map_err(sql_err)?;
+    let exec = |sql: &str| tx.prepare_cached(sql).and_then(|mut st| st.execute([])).map_err(sql_err);
+    exec("SAVEPOINT apply")?;
     let before = seq.0;
     let result = f(tx, seq);
     if result.is_err() {
         seq.0 = before;
-        tx.execute_batch("ROLLBACK TO apply").map_err(sql_err)?;
+        exec("ROLLBACK TO apply")?;
     }
-    tx.execute_batch("RELEASE apply").map_err(sql_err)?;
+    exec("RELEASE apply")?;
     result
 }
 

@@ -91,7 +91,7 @@ pub(super) mod sql {
         "SELECT body FROM docs WHERE id >= ?1 AND id < ?2 AND deleted = 0 ORDER BY id DESC LIMIT ?3";
     /// This node's own documents (origin 0) changed after a seq: the push outbox.
     pub const OUTBOX: &str =
-        "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 AND origin = 0 ORDER BY seq LIMIT ?2";
+        "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 AND seq <= ?3 AND origin = 0 ORDER BY seq LIMIT ?2";
     pub const CHANGES_SINCE: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const FILE_AT: &str = "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
@@ -229,10 +229,25 @@ impl Store {
     /// The push outbox: documents this node wrote (origin 0) after `after` (its push
     /// checkpoint), in local sequence order, at most `limit`; each in its latest form.
     pub fn outbox(&self, after: Seq, limit: usize) -> Result<Vec<Change>> {
+        Ok(self.outbox_batch(after, limit)?.0)
+    }
+
+    /// [`Store::outbox`], and the seq the push checkpoint may move to once the batch is
+    /// answered: the last document's when the batch is full, else the store's highest seq at
+    /// the time of reading (every own document up to it is in the batch). Moving past the
+    /// documents pulled from the hub keeps the next scan short.
+    pub fn outbox_batch(&self, after: Seq, limit: usize) -> Result<(Vec<Change>, Seq)> {
         self.read(|c| {
+            let high: i64 =
+                c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM docs")?.query_row([], |r| r.get(0))?;
             let mut st = c.prepare_cached(sql::OUTBOX)?;
-            let rows = st.query_map(params![after.0 as i64, limit as i64], change_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let rows = st.query_map(params![after.0 as i64, limit as i64, high], change_row)?;
+            let batch: Vec<Change> = rows.collect::<rusqlite::Result<_>>()?;
+            let upto = match batch.last() {
+                Some(last) if batch.len() == limit => last.seq,
+                _ => Seq((high as u64).max(after.0)),
+            };
+            Ok((batch, upto))
         })
     }
 

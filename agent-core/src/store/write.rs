@@ -59,7 +59,7 @@ impl Store {
             .into_iter()
             .map(|value| {
                 let id = value.get("_id").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
-                match serde_json::from_value::<Document>(value.clone()) {
+                match <Document as serde::Deserialize>::deserialize(&value) {
                     Ok(doc) if value.is_object() => Ok((doc, Some(value))),
                     Ok(_) => Err(PutError::Invalid { id, reason: "not a JSON object".into() }),
                     Err(e) => Err(PutError::Invalid { id, reason: e.to_string() }),
@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// Like [`Store::transaction`], but `Ok(None)` from `f` rolls everything back.
-    fn transaction_if<R>(
+    pub(super) fn transaction_if<R>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut SeqCounter) -> Result<Option<R>>,
     ) -> Result<Option<R>> {

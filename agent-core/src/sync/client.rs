@@ -153,6 +153,13 @@ impl HubClient {
         resp.json().await.map_err(|e| transient(format!("changes feed: {}", error_chain(&e))))
     }
 
+    /// `GET /api/agent/changes?own=true`: this node's own live documents (the bootstrap).
+    pub async fn own_documents(&self, since: Seq, limit: usize) -> Result<Feed, HubError> {
+        let query = format!("since={}&limit={limit}&own=true", since.0);
+        let resp = self.signed(reqwest::Method::GET, "/api/agent/changes", query, None, None).await?;
+        resp.json().await.map_err(|e| transient(format!("own documents: {}", error_chain(&e))))
+    }
+
     async fn signed(
         &self,
         method: reqwest::Method,
@@ -211,21 +218,11 @@ impl HubClient {
 
     /// Compares the hub's `Date` with our clock; WARN at most hourly beyond 2 minutes.
     fn check_clock(&self, resp: &reqwest::Response) {
-        let Some(date) = resp
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-        else {
-            return;
-        };
-        let skew = date.timestamp() - chrono::Utc::now().timestamp();
+        let date = resp.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok());
+        let Some(skew) = date.and_then(|d| skew_secs(d, chrono::Utc::now())) else { return };
         self.skew.store(skew, Ordering::Relaxed);
-        if skew.abs() <= SKEW_WARN_SECS {
-            return;
-        }
         let mut last = self.last_skew_warning.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+        if should_warn(skew, *last, Instant::now()) {
             *last = Some(Instant::now());
             tracing::warn!(
                 skew_secs = skew,
@@ -235,6 +232,18 @@ impl HubClient {
             );
         }
     }
+}
+
+/// Hub clock minus ours, in seconds, from an HTTP `Date` header (RFC 7231 IMF-fixdate).
+fn skew_secs(date_header: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let hub = chrono::DateTime::parse_from_rfc2822(date_header).ok()?;
+    Some(hub.timestamp() - now.timestamp())
+}
+
+/// A skew beyond 2 minutes is logged, at most once an hour.
+fn should_warn(skew: i64, last_warning: Option<Instant>, now: Instant) -> bool {
+    skew.abs() > SKEW_WARN_SECS
+        && last_warning.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(3600))
 }
 
 fn transient(message: String) -> HubError {
@@ -264,4 +273,27 @@ async fn classify(resp: reqwest::Response) -> Result<reqwest::Response, HubError
         401 | 403 => HubError::AuthRefused { message },
         _ => HubError::Refused { message },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_skew_from_the_date_header() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T06:00:00Z").unwrap().to_utc();
+        assert_eq!(skew_secs("Wed, 25 Nov 2026 06:03:00 GMT", now), Some(180));
+        assert_eq!(skew_secs("Wed, 25 Nov 2026 05:59:30 GMT", now), Some(-30));
+        assert_eq!(skew_secs("yesterday", now), None);
+    }
+
+    #[test]
+    fn skew_is_logged_beyond_two_minutes_at_most_hourly() {
+        let t0 = Instant::now();
+        assert!(!should_warn(120, None, t0), "2 minutes is tolerated");
+        assert!(should_warn(121, None, t0));
+        assert!(should_warn(-300, None, t0));
+        assert!(!should_warn(500, Some(t0), t0 + Duration::from_secs(60)));
+        assert!(should_warn(500, Some(t0), t0 + Duration::from_secs(3600)));
+    }
 }

@@ -93,6 +93,27 @@ impl Replication {
     }
 }
 
+/// Takes back this node's own file and annotation documents from the hub when its store has
+/// none (ARCHITECTURE §5.2): a node whose `agent.db` was lost keeps its file ids, and with them
+/// its labels and annotations, instead of re-crawling into new ids the hub would refuse. Runs
+/// before the first crawl; a fresh node gets nothing back. Returns how many were restored.
+pub async fn bootstrap(store: &Store, control_plane: &ControlPlane) -> Result<u64, HubError> {
+    let client = HubClient::new(control_plane)?;
+    let (mut since, mut restored) = (crate::ids::Seq(0), 0);
+    loop {
+        let feed = client.own_documents(since, pull::BATCH).await?;
+        if feed.changes.is_empty() {
+            return Ok(restored);
+        }
+        since = feed.last_seq;
+        let docs: Vec<serde_json::Value> = feed.changes.into_iter().map(|c| c.doc).collect();
+        restored += store
+            .run(move |s| s.restore_own(docs))
+            .await
+            .map_err(|e| HubError::Refused { message: format!("restoring own documents: {e}") })?;
+    }
+}
+
 /// What both loops share.
 #[derive(Clone)]
 struct Ctx {

@@ -18,7 +18,13 @@ pub(super) async fn run(ctx: Ctx) {
         if ctx.stopping() {
             return;
         }
-        let batch = match ctx.store.run(|s| s.outbox(s.push_checkpoint()?, BATCH)).await {
+        // Read before the outbox: a write committed after this wakes the idle wait below.
+        let seen = ctx.store.committed_seq();
+        let read = ctx.store.run(|s| {
+            let after = s.push_checkpoint()?;
+            s.outbox_batch(after, BATCH).map(|(batch, upto)| (after, batch, upto))
+        });
+        let (after, batch, upto) = match read.await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(operation = "sync.push", error = %e, "cannot read the outbox");
@@ -29,7 +35,9 @@ pub(super) async fn run(ctx: Ctx) {
             }
         };
         if batch.is_empty() {
-            let seen = ctx.store.committed_seq();
+            if upto > after {
+                advance(&ctx, upto).await; // only documents pulled from the hub since
+            }
             while ctx.store.committed_seq() == seen {
                 if !ctx.sleep(IDLE_POLL).await {
                     return;
@@ -37,7 +45,7 @@ pub(super) async fn run(ctx: Ctx) {
             }
             continue;
         }
-        match push_batch(&ctx, batch).await {
+        match push_batch(&ctx, batch, upto).await {
             Ok(()) => backoff.reset(),
             Err(HubError::AuthRefused { message }) => {
                 ctx.stop_for_good("push", message).await;
@@ -64,7 +72,7 @@ pub(super) async fn run(ctx: Ctx) {
 }
 
 /// Pushes one batch and records the answers; `Ok` once the checkpoint moved past it.
-async fn push_batch(ctx: &Ctx, batch: Vec<Change>) -> Result<(), HubError> {
+async fn push_batch(ctx: &Ctx, batch: Vec<Change>, upto: Seq) -> Result<(), HubError> {
     let high = batch.last().map(|c| c.seq).unwrap_or(Seq(0));
     let started = std::time::Instant::now();
     let mut docs = Vec::with_capacity(batch.len());
@@ -82,7 +90,7 @@ async fn push_batch(ctx: &Ctx, batch: Vec<Change>) -> Result<(), HubError> {
             // unchanged cannot succeed, so it is surfaced and skipped.
             tracing::error!(operation = "sync.push", error = %message, documents = sent, "push refused; batch skipped");
             ctx.state.failed("push", message, true).await;
-            advance(ctx, high).await;
+            advance(ctx, upto).await;
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -110,7 +118,7 @@ async fn push_batch(ctx: &Ctx, batch: Vec<Change>) -> Result<(), HubError> {
             }
         }
     }
-    advance(ctx, high).await;
+    advance(ctx, upto).await;
     let now = crate::doc::now();
     ctx.state
         .update(|s| {

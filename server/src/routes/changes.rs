@@ -32,6 +32,10 @@ pub struct ChangesQuery {
     /// Ignored; makes repeated identical polls distinct for the replay guard.
     #[allow(dead_code)]
     nonce: Option<String>,
+    /// `true`: only the signer's own live file and annotation documents, without waiting (the
+    /// bootstrap of a node whose store was lost, ARCHITECTURE §5.2).
+    #[serde(default)]
+    own: bool,
 }
 
 /// One change as a node receives it.
@@ -72,12 +76,24 @@ pub fn visible_to(node: &NodeId, change: &Change, doc: &serde_json::Value, own_h
     }
 }
 
-/// One scan: up to `limit` visible changes after `since`, and where the scan stopped.
+/// Whether a change is one of `node`'s own live documents that a rebuilt store takes back.
+fn own_document(node: &NodeId, change: &Change, doc: &serde_json::Value) -> bool {
+    let owner = match change.id.prefix() {
+        "file" => doc.get("source").and_then(|s| s.get("node_id")),
+        "annotation" => doc.get("node_id"),
+        _ => None,
+    };
+    !change.deleted && owner.and_then(|v| v.as_str()) == Some(node.as_str())
+}
+
+/// One scan: up to `limit` visible changes after `since` (only the node's own documents with
+/// `own`), and where the scan stopped.
 fn scan(
     s: &Store,
     node: &NodeId,
     since: u64,
     limit: usize,
+    own_only: bool,
 ) -> agent_core::store::Result<(Vec<FeedChange>, u64)> {
     let mut out = Vec::new();
     let mut reached = since;
@@ -86,9 +102,14 @@ fn scan(
         let done = batch.len() < limit.max(200);
         for change in batch {
             let doc: serde_json::Value = serde_json::from_str(&change.body).unwrap_or_default();
-            let own = matches!(change.id.prefix(), "node" | "notification")
-                && s.hub_fields_seq(&change.id)?.0 > since;
-            if visible_to(node, &change, &doc, own) {
+            let visible = if own_only {
+                own_document(node, &change, &doc)
+            } else {
+                let hub_edit = matches!(change.id.prefix(), "node" | "notification")
+                    && s.hub_fields_seq(&change.id)?.0 > since;
+                visible_to(node, &change, &doc, hub_edit)
+            };
+            if visible {
                 out.push(FeedChange {
                     seq: change.seq,
                     id: change.id,
@@ -127,7 +148,7 @@ pub async fn changes(
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_LIMIT}")));
     }
-    let wait = q.wait.unwrap_or(DEFAULT_WAIT_SECS);
+    let wait = if q.own { 0 } else { q.wait.unwrap_or(DEFAULT_WAIT_SECS) };
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::BadRequest(format!("wait must be 0-{MAX_WAIT_SECS} seconds")));
     }
@@ -135,7 +156,8 @@ pub async fn changes(
     let mut since = q.since;
     loop {
         let node = agent.node_id.clone();
-        let (changes, reached) = state.store.run(move |s| scan(s, &node, since, limit)).await?;
+        let own = q.own;
+        let (changes, reached) = state.store.run(move |s| scan(s, &node, since, limit, own)).await?;
         if !changes.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(Feed { changes, last_seq: Seq(reached.max(q.since)) }));
         }
