@@ -71,14 +71,7 @@ impl Agent {
         let sync = match &config.control_plane {
             Some(cp) => {
                 let crawl = worker.crawl_trigger();
-                let on_long_outage: OnLongOutage = Arc::new(move |outage| {
-                    tracing::info!(
-                        operation = "sync.reconcile",
-                        outage_secs = outage.as_secs(),
-                        "long outage: reconciliation crawl before the watcher's changes are trusted again"
-                    );
-                    crawl();
-                });
+                let on_long_outage: OnLongOutage = Arc::new(move |_outage| crawl());
                 Some(Replication::start(
                     store.clone(),
                     node_id.clone(),

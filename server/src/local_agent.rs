@@ -40,14 +40,22 @@ impl ServerHandle {
         data_dir: &Path,
     ) -> Result<ControlPlane, ServerError> {
         let other = |e: String| ServerError::Other(e);
+        let blocking = |f: Box<dyn FnOnce() -> Result<(), String> + Send>| async move {
+            tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string()).and_then(|r| r).map_err(other)
+        };
         let path = id_file(data_dir);
-        let kept: Option<AccessKeyId> =
-            std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+        let (p, d) = (path.clone(), data_dir.to_owned());
+        let kept = tokio::task::spawn_blocking(move || {
+            let key: Option<AccessKeyId> =
+                std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok());
+            key.filter(|k| secret_file(&d, k).exists())
+        })
+        .await
+        .map_err(|e| other(e.to_string()))?;
         let reusable = match &kept {
             Some(key) => {
                 let cred = credentials::get(&self.store, key).await.map_err(|e| other(e.to_string()))?;
                 cred.is_some_and(|c| c.enabled && c.node_id.as_ref() == Some(node))
-                    && secret_file(data_dir, key).exists()
             }
             None => false,
         };
@@ -63,13 +71,17 @@ impl ServerHandle {
                 .await
                 .map_err(|e| other(e.to_string()))?;
                 let key = cred.access_key_id;
-                agent_core::secrets::write(&SecretRef::File(secret_file(data_dir, &key)), &secret)
-                    .map_err(|e| other(e.to_string()))?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
-                }
-                std::fs::write(&path, format!("{key}\n"))
-                    .map_err(|e| other(format!("{}: {e}", path.display())))?;
+                let (secret_path, id_path, text) =
+                    (secret_file(data_dir, &key), path.clone(), format!("{key}\n"));
+                blocking(Box::new(move || {
+                    agent_core::secrets::write(&SecretRef::File(secret_path), &secret)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(dir) = id_path.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    }
+                    std::fs::write(&id_path, text).map_err(|e| format!("{}: {e}", id_path.display()))
+                }))
+                .await?;
                 tracing::info!(node_id = %node, access_key_id = %key, "local agent joined this hub");
                 key
             }

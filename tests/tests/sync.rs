@@ -132,6 +132,28 @@ fn a_file_on_one_agent_reaches_the_other_and_reports_reach_the_hub() {
     }
     assert_eq!(before, (docs(&hub.db(), "file", None), docs(&hub.db(), "virtual_directory", None)));
 
+    // The admin removes node B: its credential stops working, and B stops replicating with a
+    // permanent error instead of retrying (local indexing goes on).
+    rt().block_on(async {
+        let client = agent_core::http::pinned_client(&hub.fingerprint).unwrap();
+        let token = mosaicfs_tests::login(&client, &hub.url(), &hub.admin_key, &hub.admin_secret).await;
+        let resp = client
+            .delete(format!("{}/api/nodes/{}", hub.url(), b.node_id))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+    });
+    let s = wait_for("B stops replicating", DEADLINE, || {
+        let s = b.sync_status();
+        s["stopped"].is_string().then_some(s)
+    });
+    assert_eq!(s["last_error"]["permanent"], true, "{s}");
+    assert!(s["connection"].as_str().unwrap().starts_with("stopped"), "{s}");
+    std::fs::write(b.node.watched.join("after-removal.txt"), b"still indexed").unwrap();
+    wait_for("B still indexes", DEADLINE, || index_matches_disk(&b).then_some(()));
+
     a.stop();
     b.stop();
 }
@@ -328,6 +350,11 @@ fn an_unreachable_hub_at_start_and_a_long_partition_converge_after_heal() {
     ));
     let s = b.sync_status();
     assert_eq!(s["connected"], true, "{s}");
+    // The outage outlasted reconcile_after_secs: B ran a reconciliation crawl on reconnect.
+    let log = b.node.data.join("logs/mosaicfs.log");
+    wait_for("B's reconciliation crawl", DEADLINE, || {
+        std::fs::read_to_string(&log).ok()?.contains("sync.reconcile").then_some(())
+    });
     a.stop();
     b.stop();
 }

@@ -153,10 +153,13 @@ impl Ctx {
                 outage_secs = outage.as_secs(),
                 "control plane reachable again"
             );
-            if outage >= self.config.reconcile_after {
-                if let Some(f) = &self.on_long_outage {
-                    f(outage);
-                }
+            if let Some(f) = self.on_long_outage.as_ref().filter(|_| outage >= self.config.reconcile_after) {
+                tracing::info!(
+                    operation = "sync.reconcile",
+                    outage_secs = outage.as_secs(),
+                    "long outage: reconciliation crawl requested (changes the watcher missed meanwhile)"
+                );
+                f(outage);
             }
         }
         if self.state.snapshot().clock_skew_secs != Some(skew) {
