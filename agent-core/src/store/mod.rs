@@ -86,10 +86,9 @@ struct Writer {
 
 const MAX_IDLE_READERS: usize = 4;
 
-/// Page cache of the writer connection. Bulk applies (a replica's cold start: 500,000 documents
-/// with ids in no particular order) touch index pages all over the file; 64 MiB keeps the hot
-/// part of the indexes of a half-million-file store in memory. SQLite allocates it on use.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Page cache of the writer connection. 64 MiB did not make a replica's cold start measurably
+/// faster but tripled a crawl's peak RSS (bench/RESULTS.md, issue 4), so it stays at 16 MiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
