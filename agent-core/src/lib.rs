@@ -8,6 +8,7 @@
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`labels`] — effective labels of a file (assignments + rules): the one evaluator.
+//! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
@@ -40,6 +41,7 @@ pub mod labels;
 pub mod node;
 #[cfg(feature = "node")]
 pub mod report;
+pub mod rules;
 pub mod secrets;
 pub mod store;
 #[cfg(feature = "node")]
