@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::ids::NodeId;
+use crate::label_cache::LabelCache;
 use crate::node::{self, Announce, NodeInfo};
 use crate::report;
 use crate::store::{Store, StoreError};
@@ -33,6 +34,8 @@ pub struct Agent {
     heartbeat: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     reporter: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     sync: Option<Replication>,
+    labels: LabelCache,
+    label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Agent {
@@ -53,6 +56,9 @@ impl Agent {
         if let Some(cp) = &config.control_plane {
             restore_own_documents(&store, cp).await?;
         }
+        // Built before anything is offered that evaluates directories (the mount, issue 6).
+        let labels = store.run(LabelCache::build).await?;
+        let label_follower = labels.follow(store.clone(), Duration::from_millis(200));
         let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
         let start_info = info.clone();
         store.run(move |s| node::announce(s, &start_info, Announce::Start)).await?;
@@ -103,6 +109,8 @@ impl Agent {
             heartbeat: Some(heartbeat),
             reporter: Some(reporter),
             sync,
+            labels,
+            label_follower: Some(label_follower),
         })
     }
 
@@ -112,6 +120,11 @@ impl Agent {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The materialized label cache (kept current from this store's changes).
+    pub fn labels(&self) -> &LabelCache {
+        &self.labels
     }
 
     /// Replication, when this node has joined a control plane.
@@ -125,7 +138,9 @@ impl Agent {
 
     /// Stops indexing and the heartbeat, announces the node offline and closes the store.
     pub async fn shutdown(mut self) -> Result<(), AgentError> {
-        for (stop, task) in [self.heartbeat.take(), self.reporter.take()].into_iter().flatten() {
+        for (stop, task) in
+            [self.heartbeat.take(), self.reporter.take(), self.label_follower.take()].into_iter().flatten()
+        {
             let _ = stop.send(());
             let _ = task.await;
         }

@@ -13,12 +13,22 @@ use serde::Serialize;
 use crate::doc::{FileDoc, LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
 use crate::ids::{FileId, Label, LabelRuleId, NodeId};
 
-/// Assignments and enabled rules, indexed for lookups by file.
+/// Assignments and enabled rules, indexed for lookups by file: a file's labels cost one hash
+/// lookup for its assignment and two per directory level of its path for the rules (rule
+/// prefixes are directories ending in `/`), however many rules there are.
 #[derive(Clone, Debug, Default)]
 pub struct LabelIndex {
     direct: HashMap<FileId, BTreeSet<Label>>,
     /// Enabled rules only.
     rules: BTreeMap<LabelRuleId, Rule>,
+    /// `(node, path prefix)` → the enabled rules with that scope (`None`: any node).
+    by_scope: HashMap<(Option<NodeId>, String), BTreeSet<LabelRuleId>>,
+}
+
+/// The directory prefixes of an export path, each ending in `/`: `/a/b/c.txt` → `/`, `/a/`,
+/// `/a/b/`.
+fn dir_prefixes(export_path: &str) -> impl Iterator<Item = &str> {
+    export_path.match_indices('/').map(move |(i, _)| &export_path[..=i])
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +40,14 @@ struct Rule {
 }
 
 impl Rule {
+    fn scope(&self) -> (Option<NodeId>, String) {
+        let node = match &self.node {
+            NodeSelector::Any => None,
+            NodeSelector::Node(n) => Some(n.clone()),
+        };
+        (node, self.path_prefix.clone())
+    }
+
     fn applies(&self, node: &NodeId, export_path: &str) -> bool {
         let node_ok = match &self.node {
             NodeSelector::Any => true,
@@ -80,8 +98,8 @@ impl LabelIndex {
 
     /// Adds or replaces a rule (a disabled rule is removed).
     pub fn set_rule(&mut self, r: &LabelRuleDoc) {
+        self.remove_rule(&r.id);
         if !r.enabled {
-            self.rules.remove(&r.id);
             return;
         }
         let rule = Rule {
@@ -90,22 +108,53 @@ impl LabelIndex {
             path_prefix: r.path_prefix.clone(),
             labels: r.labels.iter().cloned().collect(),
         };
+        self.by_scope.entry(rule.scope()).or_default().insert(r.id.clone());
         self.rules.insert(r.id.clone(), rule);
     }
 
     pub fn remove_rule(&mut self, id: &LabelRuleId) {
-        self.rules.remove(id);
+        if let Some(old) = self.rules.remove(id) {
+            let scope = old.scope();
+            if let Some(ids) = self.by_scope.get_mut(&scope) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_scope.remove(&scope);
+                }
+            }
+        }
+    }
+
+    /// The enabled rules that apply to a file of `node` at `export_path`, by scope lookups.
+    fn matching_rules<'a>(
+        &'a self,
+        node: &NodeId,
+        export_path: &'a str,
+    ) -> impl Iterator<Item = &'a LabelRuleId> + 'a {
+        let node = node.clone();
+        dir_prefixes(export_path).flat_map(move |prefix| {
+            let any = self.by_scope.get(&(None, prefix.to_owned()));
+            let this = self.by_scope.get(&(Some(node.clone()), prefix.to_owned()));
+            any.into_iter().chain(this).flatten()
+        })
     }
 
     /// The labels `file` carries.
     pub fn labels_of(&self, file: &FileDoc) -> BTreeSet<Label> {
         let mut out = self.direct.get(&file.id).cloned().unwrap_or_default();
-        for rule in self.rules.values() {
-            if rule.applies(&file.source.node_id, &file.source.export_path) {
+        for id in self.matching_rules(&file.source.node_id, &file.source.export_path) {
+            if let Some(rule) = self.rules.get(id) {
                 out.extend(rule.labels.iter().cloned());
             }
         }
         out
+    }
+
+    /// Whether a file carries `label`, without building its label set.
+    pub fn has_label(&self, file: &FileId, node: &NodeId, export_path: &str, label: &Label) -> bool {
+        self.direct.get(file).is_some_and(|d| d.contains(label))
+            || self
+                .matching_rules(node, export_path)
+                .any(|id| self.rules.get(id).is_some_and(|r| r.labels.contains(label)))
     }
 
     /// The labels `file` carries and where each comes from.
@@ -229,5 +278,51 @@ mod tests {
         idx.remove_assignment(&work.id);
         assert_eq!(names(idx.labels_of(&work)), ["home"]);
         assert_eq!(idx.all_labels().get(&label("home")).unwrap().rules, 1);
+    }
+
+    proptest::proptest! {
+        /// The scope index answers exactly what scanning every rule answers.
+        #[test]
+        fn indexed_rule_lookup_equals_a_scan(
+            specs in proptest::collection::vec(
+                (0usize..3, 0usize..5, 0usize..4, proptest::bool::weighted(0.8)),
+                0..30,
+            ),
+            removals in proptest::collection::vec(0usize..30, 0..5),
+            paths in proptest::collection::vec(0usize..6, 1..10),
+        ) {
+            let nodes = ["*", "node-laptop", "node-nas"];
+            let prefixes = ["/", "/home/", "/home/me/", "/home/me/Work/", "/srv/"];
+            let labels = ["a", "b", "c", "d"];
+            let files = ["/home/me/Work/x.pdf", "/home/me/y.txt", "/srv/z", "/home/other/w", "/x", "/home/me/Workshop/q"];
+            let mut idx = LabelIndex::default();
+            let mut docs = Vec::new();
+            for (n, p, l, enabled) in specs {
+                let node = if n == 0 { NodeSelector::Any } else { NodeSelector::Node(nodes[n].parse().unwrap()) };
+                let r = rule("r", node, prefixes[p], &[labels[l]], enabled);
+                idx.set_rule(&r);
+                docs.push(r);
+            }
+            for i in removals {
+                if let Some(r) = docs.get(i) {
+                    idx.remove_rule(&r.id);
+                }
+            }
+            for p in paths {
+                let file = fixtures::file(files[p]);
+                let scanned: BTreeSet<Label> = idx
+                    .rules
+                    .values()
+                    .filter(|r| r.applies(&file.source.node_id, &file.source.export_path))
+                    .flat_map(|r| r.labels.iter().cloned())
+                    .collect();
+                proptest::prop_assert_eq!(idx.labels_of(&file), scanned.clone());
+                for l in labels {
+                    let l = label(l);
+                    let has = idx.has_label(&file.id, &file.source.node_id, &file.source.export_path, &l);
+                    proptest::prop_assert_eq!(has, scanned.contains(&l));
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`ids`] — typed identifiers (`FileId`, `NodeId`, `Inode`, `Rev`, ...).
 //! - [`doc`] — the eleven document types and their JSON form.
 //! - [`labels`] — effective labels of a file (assignments + rules): the one evaluator.
+//! - [`label_cache`] — the materialized label index, built at start and kept current from the
+//!   store's changes.
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
@@ -36,6 +38,7 @@ pub mod http;
 pub mod ids;
 #[cfg(feature = "node")]
 pub mod indexer;
+pub mod label_cache;
 pub mod labels;
 #[cfg(feature = "node")]
 pub mod node;

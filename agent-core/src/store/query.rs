@@ -92,6 +92,8 @@ pub(super) mod sql {
     /// This node's own documents (origin 0) changed after a seq: the push outbox.
     pub const OUTBOX: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 AND seq <= ?3 AND origin = 0 ORDER BY seq LIMIT ?2";
+    pub const CHANGES_OF_TYPE_SINCE: &str =
+        "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 AND type = ?2 ORDER BY seq LIMIT ?3";
     pub const CHANGES_SINCE: &str =
         "SELECT seq, id, rev, deleted, body FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const FILE_AT: &str = "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND name = ?3";
@@ -248,6 +250,16 @@ impl Store {
                 _ => Seq((high as u64).max(after.0)),
             };
             Ok((batch, upto))
+        })
+    }
+
+    /// Documents of one type changed after `since`, in sequence order, at most `limit` (a
+    /// follower of one kind of document, such as the label cache).
+    pub fn changes_of_type_since(&self, doc_type: DocType, since: Seq, limit: usize) -> Result<Vec<Change>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(sql::CHANGES_OF_TYPE_SINCE)?;
+            let rows = st.query_map(params![since.0 as i64, doc_type.as_str(), limit as i64], change_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
