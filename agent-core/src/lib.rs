@@ -10,6 +10,7 @@
 //! - [`labels`] — effective labels of a file (assignments + rules): the one evaluator.
 //! - [`label_cache`] — the materialized label index, built at start and kept current from the
 //!   store's changes.
+//! - [`vtree`] — the virtual tree: path resolution and directory listings (readdir evaluation).
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
@@ -50,5 +51,6 @@ pub mod store;
 #[cfg(feature = "node")]
 pub mod sync;
 pub mod transfer_token;
+pub mod vtree;
 #[cfg(feature = "node")]
 pub mod watcher;

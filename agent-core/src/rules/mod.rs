@@ -30,8 +30,8 @@ pub trait Facts {
     fn mime(&self) -> Option<&str>;
     /// Whether the file's effective labels (assignments and rules) contain `label`.
     fn has_label(&self, label: &Label) -> bool;
-    /// The plugin's annotation of this file, if there is one.
-    fn annotation(&self, plugin: &PluginName) -> Option<&serde_json::Value>;
+    /// The data of the plugin's (successful) annotation of this file, if there is one.
+    fn annotation(&self, plugin: &PluginName) -> Option<serde_json::Value>;
 }
 
 /// A step that cannot be compiled, and where it is (`mounts[0].steps[2]`).

@@ -181,8 +181,8 @@ impl Test {
             Test::Annotation { plugin, field: name, value } => match (f.annotation(plugin), name, value) {
                 (None, _, _) => false,
                 (Some(_), None, _) => true,
-                (Some(data), Some(name), None) => field(data, name).is_some(),
-                (Some(data), Some(name), Some(want)) => field(data, name) == Some(want),
+                (Some(data), Some(name), None) => field(&data, name).is_some(),
+                (Some(data), Some(name), Some(want)) => field(&data, name) == Some(want),
             },
         }
     }

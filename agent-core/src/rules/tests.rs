@@ -44,8 +44,8 @@ impl Facts for File {
     fn has_label(&self, label: &Label) -> bool {
         self.labels.contains(label)
     }
-    fn annotation(&self, plugin: &PluginName) -> Option<&serde_json::Value> {
-        self.annotations.get(plugin)
+    fn annotation(&self, plugin: &PluginName) -> Option<serde_json::Value> {
+        self.annotations.get(plugin).cloned()
     }
 }
 

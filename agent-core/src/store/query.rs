@@ -115,6 +115,8 @@ pub(super) mod sql {
     pub const COUNT_UNDER: &str =
         concat!("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE ", under!(), " AND status = 0");
     pub const PARENTS_UNDER: &str = concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!());
+    pub const ACTIVE_PARENTS_UNDER: &str =
+        concat!("SELECT DISTINCT export_parent FROM files WHERE ", under!(), " AND status = 0");
 }
 
 /// A `seq, id, rev, deleted, body` row (the changes feed and the outbox).
@@ -344,6 +346,16 @@ impl Store {
         let [exact, lo, hi] = under_params(dir);
         self.read(|c| {
             let mut st = c.prepare_cached(sql::PARENTS_UNDER)?;
+            let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Distinct parent directories of `node`'s active files at or below `dir`.
+    pub fn active_parents_under(&self, node: &NodeId, dir: &str) -> Result<Vec<String>> {
+        let [exact, lo, hi] = under_params(dir);
+        self.read(|c| {
+            let mut st = c.prepare_cached(sql::ACTIVE_PARENTS_UNDER)?;
             let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
