@@ -27,6 +27,14 @@ struct State {
     seq: Seq,
 }
 
+impl Default for LabelCache {
+    /// An empty cache at seq 0: its first [`LabelCache::catch_up`] replays every label change
+    /// the store holds, which ends in the same state as [`LabelCache::build`].
+    fn default() -> LabelCache {
+        LabelCache { inner: Arc::new(RwLock::new(State { index: LabelIndex::default(), seq: Seq(0) })) }
+    }
+}
+
 impl LabelCache {
     /// Builds the cache from the store (blocking: call it on the blocking pool).
     pub fn build(store: &Store) -> Result<LabelCache, StoreError> {

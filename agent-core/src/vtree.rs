@@ -148,7 +148,10 @@ impl Tree {
 
     /// The directories directly below `path`.
     pub fn children(&self, path: &str) -> Vec<&VirtualDirectoryDoc> {
-        self.dirs.values().filter(|d| d.virtual_path != "/" && parent_of(&d.virtual_path) == Some(path)).collect()
+        self.dirs
+            .values()
+            .filter(|d| d.virtual_path != "/" && parent_of(&d.virtual_path) == Some(path))
+            .collect()
     }
 
     /// The directory document a path lies in, and the sub-path below it (empty for the
@@ -297,11 +300,15 @@ fn evaluate(
         let source = &mount.source;
         let files = match mount.strategy {
             Strategy::PrefixReplace => {
-                let base = if sub.is_empty() { source.export_path.clone() } else { join(&source.export_path, sub) };
+                let base =
+                    if sub.is_empty() { source.export_path.clone() } else { join(&source.export_path, sub) };
                 for parent in store.active_parents_under(&source.node_id, &base)? {
                     if let Some(first) = below(&parent, &base).and_then(|r| r.split('/').next()) {
-                        let sub_path = if sub.is_empty() { first.to_owned() } else { format!("{sub}/{first}") };
-                        subdirs.entry(first.to_owned()).or_insert_with(|| synthesized_inode(&dir.id, &sub_path));
+                        let sub_path =
+                            if sub.is_empty() { first.to_owned() } else { format!("{sub}/{first}") };
+                        subdirs
+                            .entry(first.to_owned())
+                            .or_insert_with(|| synthesized_inode(&dir.id, &sub_path));
                     }
                 }
                 store.files_in_dir(&source.node_id, &base)?
@@ -325,9 +332,11 @@ fn evaluate(
         }
     }
     for (name, inode) in subdirs {
-        entries
-            .entry(name.clone())
-            .or_insert(Entry { name, inode, kind: EntryKind::Directory { dir_id: None } });
+        entries.entry(name.clone()).or_insert(Entry {
+            name,
+            inode,
+            kind: EntryKind::Directory { dir_id: None },
+        });
     }
     for entry in settle_names(admitted, &entries) {
         entries.insert(entry.name.clone(), entry);
@@ -401,5 +410,8 @@ fn settle_names(admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) -> Vec
     out
 }
 
+pub mod cache;
 #[cfg(test)]
 mod tests;
+
+pub use cache::ReaddirCache;

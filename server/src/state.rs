@@ -17,6 +17,9 @@ pub struct LocalNode {
     pub watch_paths: Vec<std::path::PathBuf>,
 }
 
+/// How long a directory listing is served from the readdir cache.
+pub const READDIR_TTL: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -35,6 +38,10 @@ pub struct AppState {
     pub revoked: Arc<Mutex<HashMap<String, i64>>>,
     /// Guarded: signed agent requests seen within the time window.
     pub replay: Arc<Mutex<agent_core::auth::ReplayGuard>>,
+    /// Effective labels for the rule engine; brought up to date (`catch_up`) before each use.
+    pub labels: agent_core::label_cache::LabelCache,
+    /// Directory listings of `GET /api/vfs` (5 s).
+    pub readdir: Arc<agent_core::vtree::ReaddirCache>,
 }
 
 impl AppState {
@@ -56,6 +63,8 @@ impl AppState {
             login_limiter: Arc::new(Mutex::new(LoginLimiter::new(login_per_minute))),
             revoked: Arc::new(Mutex::new(revoked)),
             replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
+            labels: agent_core::label_cache::LabelCache::default(),
+            readdir: Arc::new(agent_core::vtree::ReaddirCache::new(READDIR_TTL)),
         }
     }
 }

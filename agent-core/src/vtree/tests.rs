@@ -23,7 +23,13 @@ fn put_file(store: &Store, node: &str, path: &str, age_days: i64) -> FileDoc {
     f
 }
 
-fn mount(node: &str, prefix: &str, steps: Vec<Step>, strategy: Strategy, policy: ConflictPolicy) -> MountEntry {
+fn mount(
+    node: &str,
+    prefix: &str,
+    steps: Vec<Step>,
+    strategy: Strategy,
+    policy: ConflictPolicy,
+) -> MountEntry {
     MountEntry {
         mount_id: format!("{node}{prefix}"),
         source: MountSource { node_id: node.parse().unwrap(), export_path: prefix.into() },
@@ -58,7 +64,9 @@ fn names(l: &Listing) -> Vec<String> {
 }
 
 fn ls(store: &Store, tree: &Tree, path: &str) -> Listing {
-    list(store, tree, &LabelIndex::default(), path, now()).unwrap().unwrap_or_else(|| panic!("{path} resolves"))
+    list(store, tree, &LabelIndex::default(), path, now())
+        .unwrap()
+        .unwrap_or_else(|| panic!("{path} resolves"))
 }
 
 #[test]
@@ -72,7 +80,10 @@ fn prefix_replace_lists_files_and_synthesized_subdirectories() {
     gone.status = FileStatus::Deleted;
     gone.deleted_at = Some(now());
     store.put(gone.into()).unwrap();
-    let tree = Tree::from_docs([vdir("/", vec![], false), vdir("/docs", vec![pr("node-a", "/home/me/Docs")], false)]);
+    let tree = Tree::from_docs([
+        vdir("/", vec![], false),
+        vdir("/docs", vec![pr("node-a", "/home/me/Docs")], false),
+    ]);
 
     let top = ls(&store, &tree, "/docs");
     assert_eq!(names(&top), ["2024", "a.pdf"], "deleted files never listed; other dirs not mounted");
@@ -91,7 +102,8 @@ fn flatten_lists_every_matching_file_by_name() {
     put_file(&store, "node-a", "/d/a.pdf", 1);
     put_file(&store, "node-a", "/d/x/b.pdf", 1);
     put_file(&store, "node-a", "/d/x/y/c.txt", 1);
-    let pdfs = Step { op: StepOp::Glob { pattern: "**/*.pdf".into() }, invert: true, on_match: OnMatch::Exclude };
+    let pdfs =
+        Step { op: StepOp::Glob { pattern: "**/*.pdf".into() }, invert: true, on_match: OnMatch::Exclude };
     let m = mount("node-a", "/d", vec![pdfs], Strategy::Flatten, ConflictPolicy::LastWriteWins);
     let tree = Tree::from_docs([vdir("/", vec![], false), vdir("/pdfs", vec![m], false)]);
     assert_eq!(names(&ls(&store, &tree, "/pdfs")), ["a.pdf", "b.pdf"]);
@@ -112,7 +124,8 @@ fn last_write_wins_keeps_the_newest_and_suffix_keeps_both() {
 
     // The mounts disagree: the conservative policy applies; the older keeps the plain name.
     let suffix = mount("node-b", "/b", vec![], Strategy::PrefixReplace, ConflictPolicy::SuffixNodeId);
-    let mixed = Tree::from_docs([vdir("/", vec![], false), vdir("/r", vec![pr("node-a", "/a"), suffix], false)]);
+    let mixed =
+        Tree::from_docs([vdir("/", vec![], false), vdir("/r", vec![pr("node-a", "/a"), suffix], false)]);
     let l = ls(&store, &mixed, "/r");
     assert_eq!(names(&l), ["report (node-b).pdf", "report.pdf"]);
     assert!(matches!(&l.entries[1].kind, EntryKind::File { file_id, .. } if *file_id == old.id));
@@ -132,7 +145,9 @@ fn child_directories_win_over_synthesized_ones_and_files_make_way() {
     let l = ls(&store, &tree, "/v");
     assert_eq!(names(&l), ["notes", "notes (node-a)", "work"]);
     let work = &l.entries[2];
-    assert!(matches!(&work.kind, EntryKind::Directory { dir_id: Some(id) } if *id == tree.get("/v/work").unwrap().id));
+    assert!(
+        matches!(&work.kind, EntryKind::Directory { dir_id: Some(id) } if *id == tree.get("/v/work").unwrap().id)
+    );
     assert!(names(&ls(&store, &tree, "/v/work")).is_empty(), "the virtual directory has no mounts");
 }
 
@@ -148,7 +163,11 @@ fn the_same_file_in_two_directories_has_one_inode() {
     let one = ls(&store, &tree, "/one");
     let two = ls(&store, &tree, "/two");
     assert_eq!(one.entries[0].inode, f.inode);
-    assert_eq!(two.entries.iter().filter(|e| e.inode == f.inode).count(), 1, "listed once despite two mounts");
+    assert_eq!(
+        two.entries.iter().filter(|e| e.inode == f.inode).count(),
+        1,
+        "listed once despite two mounts"
+    );
 }
 
 #[test]
@@ -163,12 +182,22 @@ fn enforced_ancestor_steps_and_labels_apply() {
         on_match: OnMatch::Exclude,
     };
     let no_private = Step {
-        op: StepOp::Label { labels: vec!["private".parse().unwrap()], match_mode: crate::doc::LabelMatch::All },
+        op: StepOp::Label {
+            labels: vec!["private".parse().unwrap()],
+            match_mode: crate::doc::LabelMatch::All,
+        },
         invert: false,
         on_match: OnMatch::Exclude,
     };
-    let root_rules = mount("node-a", "/", vec![no_old, no_private], Strategy::PrefixReplace, ConflictPolicy::LastWriteWins);
-    let tree = Tree::from_docs([vdir("/", vec![root_rules], true), vdir("/s", vec![pr("node-a", "/s")], false)]);
+    let root_rules = mount(
+        "node-a",
+        "/",
+        vec![no_old, no_private],
+        Strategy::PrefixReplace,
+        ConflictPolicy::LastWriteWins,
+    );
+    let tree =
+        Tree::from_docs([vdir("/", vec![root_rules], true), vdir("/s", vec![pr("node-a", "/s")], false)]);
     let mut labels = LabelIndex::default();
     labels.set_assignment(&crate::doc::LabelAssignmentDoc {
         id: crate::ids::LabelAssignmentId::for_file(&secret.id),
@@ -189,7 +218,11 @@ fn preview_evaluates_draft_mounts_and_bad_steps_are_named() {
     let tree = Tree::from_docs([vdir("/", vec![], false)]);
     let l = preview(&store, &tree, &LabelIndex::default(), "/new", &[pr("node-a", "/s")], now()).unwrap();
     assert_eq!(names(&l), ["a.txt"]);
-    let bad = Step { op: StepOp::Regex { pattern: "(".into(), case_insensitive: false }, invert: false, on_match: OnMatch::Include };
+    let bad = Step {
+        op: StepOp::Regex { pattern: "(".into(), case_insensitive: false },
+        invert: false,
+        on_match: OnMatch::Include,
+    };
     let m = mount("node-a", "/s", vec![bad], Strategy::PrefixReplace, ConflictPolicy::LastWriteWins);
     match preview(&store, &tree, &LabelIndex::default(), "/new", &[pr("node-a", "/x"), m], now()) {
         Err(VtreeError::Rule(e)) => assert_eq!(e.location, "mounts[1].steps[0]"),

@@ -13,6 +13,7 @@ mod nodes;
 pub mod openapi;
 mod stream;
 mod vdirs;
+mod vfs;
 
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -46,6 +47,13 @@ impl Builder {
         } else {
             self.router = self.router.route(path, mr);
         }
+        self.routes.extend(methods.iter().map(|&(method, public)| RouteInfo { method, path, public }));
+        self
+    }
+
+    /// A route that another route's handler serves (`…/{*path}/preview` is dispatched by the
+    /// `{*path}` POST handler, since a catch-all must end the route): listed, not routed.
+    fn served_by_catch_all(mut self, path: &'static str, methods: &[(&'static str, bool)]) -> Builder {
         self.routes.extend(methods.iter().map(|&(method, public)| RouteInfo { method, path, public }));
         self
     }
@@ -96,12 +104,15 @@ fn build() -> Builder {
             &[("PATCH", AUTH), ("DELETE", AUTH)],
             axum::routing::patch(nodes::patch_mount).delete(nodes::delete_mount),
         )
+        .add("/api/vfs", &[("GET", AUTH)], get(vfs::list))
+        .add("/api/vfs/tree", &[("GET", AUTH)], get(vfs::tree))
         .add("/api/vfs/directories", &[("GET", AUTH)], get(vdirs::list))
         .add(
             "/api/vfs/directories/{*path}",
             &[("GET", AUTH), ("POST", AUTH), ("PATCH", AUTH), ("DELETE", AUTH)],
             get(vdirs::get).post(vdirs::create).patch(vdirs::patch).delete(vdirs::delete),
         )
+        .served_by_catch_all("/api/vfs/directories/{*path}/preview", &[("POST", AUTH)])
         .add("/api/labels", &[("GET", AUTH)], get(labels::list))
         .add("/api/labels/assignments", &[("GET", AUTH)], get(labels::list_assignments))
         .add(

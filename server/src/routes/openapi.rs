@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, stream, vdirs};
+use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, stream, vdirs, vfs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{agent, auth, changes, content, credentials, files, health, labels, n
         nodes::list, nodes::register, nodes::get, nodes::patch, nodes::delete, nodes::status,
         nodes::mounts, nodes::add_mount, nodes::patch_mount, nodes::delete_mount,
         vdirs::list, vdirs::get, vdirs::create, vdirs::patch, vdirs::delete,
+        vfs::list, vfs::tree, vfs::preview,
         labels::list, labels::list_assignments, labels::get_assignment, labels::put_assignment,
         labels::delete_assignment, labels::list_rules, labels::create_rule, labels::get_rule,
         labels::patch_rule, labels::delete_rule, labels::effective,

@@ -1,8 +1,10 @@
-//! `/api/vfs/directories`: virtual directory documents (hub-owned). Listing a directory's
-//! contents (`GET /api/vfs`) needs the rule engine and arrives with it (issue 5).
+//! `/api/vfs/directories`: virtual directory documents (hub-owned). A directory's contents are
+//! `GET /api/vfs` (`routes::vfs`); `POST …/{path}/preview` is dispatched from here because the
+//! catch-all path parameter must be last in a route (so `preview` is a reserved name).
 
-use agent_core::doc::{self, DocType, Document, MountEntry, StepOp, VirtualDirectoryDoc};
+use agent_core::doc::{self, DocType, Document, MountEntry, VirtualDirectoryDoc};
 use agent_core::ids::{DirId, DocId, Inode, Rev};
+use agent_core::rules::{Inherited, Pipeline};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -49,9 +51,12 @@ fn parent_of(path: &str) -> &str {
     }
 }
 
-/// Checks a directory's mounts as far as the document model goes (the rule engine compiles the
-/// steps themselves and names a bad one).
-fn check_mounts(mounts: &[MountEntry]) -> Result<(), ApiError> {
+/// A directory may not be called this: `POST /api/vfs/directories/{path}/preview` previews.
+const RESERVED_NAME: &str = "preview";
+
+/// Checks a directory's mounts: ids, sources, sizes, and every step compiled by the rule engine
+/// (a bad one is a 400 naming it, `mounts[0].steps[2]: invalid regex …`).
+pub(crate) fn check_mounts(mounts: &[MountEntry]) -> Result<(), ApiError> {
     if mounts.len() > MAX_MOUNTS {
         return Err(ApiError::BadRequest(format!("at most {MAX_MOUNTS} mounts")));
     }
@@ -70,25 +75,7 @@ fn check_mounts(mounts: &[MountEntry]) -> Result<(), ApiError> {
         if m.steps.len() > MAX_STEPS {
             return Err(ApiError::BadRequest(format!("{at}: at most {MAX_STEPS} steps")));
         }
-        for (j, step) in m.steps.iter().enumerate() {
-            let at = format!("{at}.steps[{j}]");
-            match &step.op {
-                StepOp::Glob { pattern } => {
-                    globset::Glob::new(pattern)
-                        .map_err(|e| ApiError::BadRequest(format!("{at}: invalid glob {pattern:?}: {e}")))?;
-                }
-                StepOp::Regex { pattern, .. } if pattern.len() > 1000 => {
-                    return Err(ApiError::BadRequest(format!("{at}: regex longer than 1000 bytes")));
-                }
-                StepOp::Size { min_bytes: Some(lo), max_bytes: Some(hi) } if lo > hi => {
-                    return Err(ApiError::BadRequest(format!("{at}: min_bytes {lo} > max_bytes {hi}")));
-                }
-                StepOp::Mime { types } if types.iter().any(|t| t.split('/').count() != 2) => {
-                    return Err(ApiError::BadRequest(format!("{at}: mime types are type/subtype or type/*")));
-                }
-                _ => {}
-            }
-        }
+        Pipeline::compile(&Inherited::default(), m, i).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
     Ok(())
 }
@@ -176,8 +163,18 @@ pub async fn create(
     State(state): State<AppState>,
     _s: Session,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<NewDir>,
-) -> Result<(StatusCode, Json<VirtualDirectoryDoc>), ApiError> {
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let parse_err = |e: serde_json::Error| ApiError::BadRequest(format!("request body: {e}"));
+    let trimmed = raw.trim_matches('/');
+    if let Some(dir) = trimmed.strip_suffix(RESERVED_NAME).filter(|d| d.is_empty() || d.ends_with('/')) {
+        let dir = dir.trim_matches('/');
+        let path = if dir.is_empty() { "/".to_owned() } else { virtual_path(dir)? };
+        let body = serde_json::from_value(body).map_err(parse_err)?;
+        return Ok(super::vfs::preview(&state, path, body).await?.into_response());
+    }
+    let body: NewDir = serde_json::from_value(body).map_err(parse_err)?;
     let path = virtual_path(&raw)?;
     check_mounts(&body.mounts)?;
     let _guard = state.vdir_writes.lock().await;
@@ -205,7 +202,7 @@ pub async fn create(
     let d = dir.clone();
     dir.rev = state.store.run(move |s| s.put(d.into())).await?.rev;
     tracing::info!(virtual_path = %dir.virtual_path, "virtual directory created");
-    Ok((StatusCode::CREATED, Json(dir)))
+    Ok((StatusCode::CREATED, Json(dir)).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

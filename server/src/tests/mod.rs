@@ -436,6 +436,7 @@ async fn files_by_page_id_path_and_search() {
 mod agent_push;
 mod changes;
 mod resources;
+mod vfs;
 
 /// A registered node that signs its requests, as an agent does.
 struct Agent {
