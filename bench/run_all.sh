@@ -8,7 +8,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 rc=0
-for s in run_crawl.sh run_store.sh run_watch.sh run_search.sh run_sync.sh; do
+for s in run_crawl.sh run_store.sh run_watch.sh run_search.sh run_sync.sh run_rules.sh; do
   echo "# ---- $s $(date -u -Is)"
   if ! "$HERE/$s"; then
     echo "# $s FAILED" >&2

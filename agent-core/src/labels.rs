@@ -21,8 +21,28 @@ pub struct LabelIndex {
     direct: HashMap<FileId, BTreeSet<Label>>,
     /// Enabled rules only.
     rules: BTreeMap<LabelRuleId, Rule>,
-    /// `(node, path prefix)` → the enabled rules with that scope (`None`: any node).
-    by_scope: HashMap<(Option<NodeId>, String), BTreeSet<LabelRuleId>>,
+    /// Path prefix → the enabled rules with that prefix, for any node and per node (looked up
+    /// by `&str` and `&NodeId`: no allocation per file).
+    by_prefix: HashMap<String, Scope>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Scope {
+    any: BTreeSet<LabelRuleId>,
+    nodes: HashMap<NodeId, BTreeSet<LabelRuleId>>,
+}
+
+impl Scope {
+    fn ids(&mut self, node: &NodeSelector) -> &mut BTreeSet<LabelRuleId> {
+        match node {
+            NodeSelector::Any => &mut self.any,
+            NodeSelector::Node(n) => self.nodes.entry(n.clone()).or_default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.any.is_empty() && self.nodes.values().all(BTreeSet::is_empty)
+    }
 }
 
 /// The directory prefixes of an export path, each ending in `/`: `/a/b/c.txt` → `/`, `/a/`,
@@ -40,14 +60,6 @@ struct Rule {
 }
 
 impl Rule {
-    fn scope(&self) -> (Option<NodeId>, String) {
-        let node = match &self.node {
-            NodeSelector::Any => None,
-            NodeSelector::Node(n) => Some(n.clone()),
-        };
-        (node, self.path_prefix.clone())
-    }
-
     fn applies(&self, node: &NodeId, export_path: &str) -> bool {
         let node_ok = match &self.node {
             NodeSelector::Any => true,
@@ -108,17 +120,21 @@ impl LabelIndex {
             path_prefix: r.path_prefix.clone(),
             labels: r.labels.iter().cloned().collect(),
         };
-        self.by_scope.entry(rule.scope()).or_default().insert(r.id.clone());
+        self.by_prefix.entry(rule.path_prefix.clone()).or_default().ids(&rule.node).insert(r.id.clone());
         self.rules.insert(r.id.clone(), rule);
     }
 
     pub fn remove_rule(&mut self, id: &LabelRuleId) {
         if let Some(old) = self.rules.remove(id) {
-            let scope = old.scope();
-            if let Some(ids) = self.by_scope.get_mut(&scope) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.by_scope.remove(&scope);
+            if let Some(scope) = self.by_prefix.get_mut(&old.path_prefix) {
+                scope.ids(&old.node).remove(id);
+                if let NodeSelector::Node(n) = &old.node {
+                    if scope.nodes.get(n).is_some_and(BTreeSet::is_empty) {
+                        scope.nodes.remove(n);
+                    }
+                }
+                if scope.is_empty() {
+                    self.by_prefix.remove(&old.path_prefix);
                 }
             }
         }
@@ -127,15 +143,12 @@ impl LabelIndex {
     /// The enabled rules that apply to a file of `node` at `export_path`, by scope lookups.
     fn matching_rules<'a>(
         &'a self,
-        node: &NodeId,
+        node: &'a NodeId,
         export_path: &'a str,
     ) -> impl Iterator<Item = &'a LabelRuleId> + 'a {
-        let node = node.clone();
-        dir_prefixes(export_path).flat_map(move |prefix| {
-            let any = self.by_scope.get(&(None, prefix.to_owned()));
-            let this = self.by_scope.get(&(Some(node.clone()), prefix.to_owned()));
-            any.into_iter().chain(this).flatten()
-        })
+        dir_prefixes(export_path)
+            .filter_map(|prefix| self.by_prefix.get(prefix))
+            .flat_map(move |scope| scope.any.iter().chain(scope.nodes.get(node).into_iter().flatten()))
     }
 
     /// The labels `file` carries.

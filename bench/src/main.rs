@@ -17,8 +17,11 @@
 //!   against a running control plane (see `http.rs`).
 //! - `mosaicfs-bench sync-cold --hub-data DIR` and `sync-steady [--files 1000] [--rate 100]
 //!   [--idle-secs 60]`: replication across real processes (see `sync_bench.rs`).
+//! - `mosaicfs-bench readdir --db STORE`: a 10-mount directory listed through the rule engine,
+//!   uncached and cached (see `readdir.rs`).
 
 mod http;
+mod readdir;
 mod seed_hub;
 mod sync_bench;
 mod watch_latency;
@@ -58,6 +61,8 @@ enum Command {
     HttpLatency(http::LatencyArgs),
     /// Open-loop load at a fixed request rate: achieved rate and latency percentiles.
     HttpLoad(http::LoadArgs),
+    /// Listing a virtual directory with 10 mount sources, uncached and cached.
+    Readdir(readdir::ReaddirArgs),
     /// Cold replication: a fresh agent pulls a seeded hub's documents.
     SyncCold(sync_bench::ColdArgs),
     /// Steady replication: new files on agent A until visible on B; idle hub CPU and RSS.
@@ -135,6 +140,7 @@ fn main() -> Result<()> {
         Command::SeedHub(args) => seed_hub::run(&args),
         Command::HttpLatency(args) => http::latency(&args),
         Command::HttpLoad(args) => http::load(&args),
+        Command::Readdir(args) => readdir::run(&args),
         Command::SyncCold(args) => sync_bench::cold(&args),
         Command::SyncSteady(args) => sync_bench::steady(&args),
     }
