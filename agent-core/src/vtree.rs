@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use crate::doc::{
     ConflictPolicy, DocType, Document, FileDoc, MountEntry, StepResult, Strategy, VirtualDirectoryDoc,
 };
-use crate::ids::{AnnotationId, DirId, FileId, Inode, Label, NodeId, PluginName};
+use crate::ids::{AnnotationId, DirId, FileId, Inode, Label, NodeId, PluginName, Seq};
 use crate::labels::LabelIndex;
 use crate::rules::{Facts, Inherited, Pipeline, RuleError};
 use crate::store::{Store, StoreError};
@@ -89,6 +89,9 @@ pub struct Listing {
     pub dir_id: DirId,
     pub dir_rev: crate::ids::Rev,
     pub entries: Vec<Entry>,
+    /// The store's committed seq when the listing was made (what [`changed_since`] compares).
+    #[serde(skip)]
+    pub seq: Seq,
 }
 
 /// Every `virtual_directory`, by path.
@@ -169,6 +172,45 @@ impl Tree {
     }
 }
 
+/// Changes after this many are not inspected one by one: the listing is simply remade.
+const MAX_CHANGES_INSPECTED: usize = 10_000;
+
+/// Whether anything committed after `since` may change listings of `dir` (the readdir cache's
+/// invalidation from the changes feed): a file document below one of its mounts' sources, any
+/// label, annotation or virtual-directory document (labels and ancestors' steps reach
+/// everywhere). Other changes — heartbeats, other nodes' files — leave the listing valid.
+pub fn changed_since(store: &Store, dir: &VirtualDirectoryDoc, since: Seq) -> Result<bool, StoreError> {
+    if store.committed_seq() <= since {
+        return Ok(false);
+    }
+    let changes = store.changes_since(since, MAX_CHANGES_INSPECTED + 1)?;
+    if changes.len() > MAX_CHANGES_INSPECTED {
+        return Ok(true);
+    }
+    for change in changes {
+        match change.id.prefix() {
+            "label_file" | "label_rule" | "annotation" | "dir" => return Ok(true),
+            "file" => {
+                // A tombstone carries no path: it may have been listed.
+                let Ok(doc) = serde_json::from_str::<serde_json::Value>(&change.body) else {
+                    return Ok(true);
+                };
+                let node = doc.pointer("/source/node_id").and_then(|v| v.as_str());
+                let path = doc.pointer("/source/export_path").and_then(|v| v.as_str());
+                let (Some(node), Some(path)) = (node, path) else { return Ok(true) };
+                let below_a_mount = dir.mounts.iter().any(|m| {
+                    m.source.node_id.as_str() == node && below(path, &m.source.export_path).is_some()
+                });
+                if below_a_mount {
+                    return Ok(true);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
 /// A synthesized directory's inode: stable, derived from its directory and sub-path.
 pub fn synthesized_inode(dir: &DirId, sub: &str) -> Inode {
     let digest = Sha256::digest(format!("{dir}\0{sub}").as_bytes());
@@ -234,12 +276,13 @@ pub fn list(
     path: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Listing>, VtreeError> {
+    let seq = store.committed_seq();
     let Some((dir, sub)) = tree.resolve(path) else { return Ok(None) };
     let listing = evaluate(store, tree, labels, dir, &dir.mounts, &sub, now)?;
     if !sub.is_empty() && listing.entries.is_empty() && !synthesized_exists(store, &dir.mounts, &sub)? {
         return Ok(None);
     }
-    Ok(Some(Listing { path: path.to_owned(), ..listing }))
+    Ok(Some(Listing { path: path.to_owned(), seq, ..listing }))
 }
 
 /// Lists `path` as if its directory had `mounts` (the preview of an unsaved edit). The path
@@ -348,6 +391,7 @@ fn evaluate(
         dir_id: dir.id.clone(),
         dir_rev: dir.rev,
         entries: entries.into_values().collect(),
+        seq: store.committed_seq(),
     })
 }
 

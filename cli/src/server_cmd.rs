@@ -21,6 +21,10 @@ pub struct HubArgs {
     /// Login attempts allowed per minute per client IP.
     #[arg(long, default_value_t = 5)]
     login_per_minute: u32,
+    /// Seconds a directory listing of `GET /api/vfs` may be served from the readdir cache
+    /// (0: no cache).
+    #[arg(long, default_value_t = 5)]
+    readdir_ttl_secs: u64,
 }
 
 impl HubArgs {
@@ -39,6 +43,7 @@ impl HubArgs {
             listen: self.listen,
             login_per_minute: self.login_per_minute,
             offline_after: std::time::Duration::from_secs(self.offline_after_secs.max(1)),
+            readdir_ttl: std::time::Duration::from_secs(self.readdir_ttl_secs),
             admin_secret_store,
             local_node,
         })

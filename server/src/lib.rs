@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub admin_secret_store: agent_core::secrets::Backend,
     /// A node with no push for this long is observed offline (default 90 s: 3 heartbeats).
     pub offline_after: std::time::Duration,
+    /// How long `GET /api/vfs` may serve a listing from the readdir cache (0: never).
+    pub readdir_ttl: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -61,6 +63,7 @@ impl ServerConfig {
             local_node: None,
             admin_secret_store: agent_core::secrets::Backend::File,
             offline_after: std::time::Duration::from_secs(90),
+            readdir_ttl: state::READDIR_TTL,
         }
     }
 }
@@ -133,6 +136,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         transfer,
     );
     state.local = config.local_node.clone().map(Arc::new);
+    state.readdir = Arc::new(agent_core::vtree::ReaddirCache::new(config.readdir_ttl));
     state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)

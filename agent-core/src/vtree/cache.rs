@@ -1,6 +1,7 @@
 //! The readdir cache (plan §3.7): listings kept for a short time (5 s by default), keyed by
-//! virtual path and checked against the directory document's revision, so an edit of the
-//! directory shows at once and file or label changes within the TTL.
+//! virtual path and checked against the directory document's revision. The caller also asks
+//! [`super::changed_since`] whether the changes feed holds anything that affects the listing
+//! since it was made, so an edit shows at once; the TTL bounds what that check cannot see.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,6 +63,7 @@ mod tests {
             dir_id: dir.clone(),
             dir_rev: Rev(rev),
             entries: vec![],
+            seq: crate::ids::Seq(0),
         }
     }
 

@@ -236,3 +236,65 @@ fn names_get_suffixes_before_the_extension() {
     assert_eq!(suffixed(".bashrc", "n"), ".bashrc (n)");
     assert_eq!(suffixed("README", "n 2"), "README (n 2)");
 }
+
+#[test]
+fn the_changes_feed_says_which_changes_affect_a_listing() {
+    let store = Store::open_in_memory().unwrap();
+    put_file(&store, "node-a", "/s/a.txt", 1);
+    let d = vdir("/v", vec![pr("node-a", "/s")], false);
+    let tree = Tree::from_docs([vdir("/", vec![], false), d.clone()]);
+    let l = ls(&store, &tree, "/v");
+    assert!(!changed_since(&store, &d, l.seq).unwrap(), "nothing happened");
+    put_file(&store, "node-b", "/s/elsewhere.txt", 1);
+    put_file(&store, "node-a", "/t/outside.txt", 1);
+    assert!(!changed_since(&store, &d, l.seq).unwrap(), "other nodes and other paths do not matter");
+    let seq = store.committed_seq();
+    put_file(&store, "node-a", "/s/deep/b.txt", 1);
+    assert!(changed_since(&store, &d, seq).unwrap(), "a file below a mount does");
+    let seq = store.committed_seq();
+    let rule = crate::doc::LabelRuleDoc {
+        id: crate::ids::LabelRuleId::generate(),
+        rev: Rev::NONE,
+        name: "r".into(),
+        node_id: crate::doc::NodeSelector::Any,
+        path_prefix: "/".into(),
+        labels: vec!["x".parse().unwrap()],
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    store.put(rule.into()).unwrap();
+    assert!(changed_since(&store, &d, seq).unwrap(), "labels reach every listing");
+}
+
+#[test]
+fn labels_follow_a_file_across_a_rename() {
+    let store = Store::open_in_memory().unwrap();
+    let mut f = put_file(&store, "node-a", "/s/draft.txt", 1);
+    let keep = Step {
+        op: StepOp::Label { labels: vec!["keep".parse().unwrap()], match_mode: crate::doc::LabelMatch::All },
+        invert: false,
+        on_match: OnMatch::Include,
+    };
+    let m = MountEntry {
+        default_result: StepResult::Exclude,
+        ..mount("node-a", "/s", vec![keep], Strategy::Flatten, ConflictPolicy::LastWriteWins)
+    };
+    let tree = Tree::from_docs([vdir("/", vec![], false), vdir("/kept", vec![m], false)]);
+    let mut labels = LabelIndex::default();
+    labels.set_assignment(&crate::doc::LabelAssignmentDoc {
+        id: crate::ids::LabelAssignmentId::for_file(&f.id),
+        rev: Rev(1),
+        file_id: f.id.clone(),
+        labels: vec!["keep".parse().unwrap()],
+        updated_at: now(),
+        updated_by: None,
+    });
+    let names_now = |store: &Store| names(&list(store, &tree, &labels, "/kept", now()).unwrap().unwrap());
+    assert_eq!(names_now(&store), ["draft.txt"]);
+    // The indexer keeps a file's id across a rename; the label is keyed on that id.
+    f.source = FileSource::new("node-a".parse().unwrap(), "/s/sub/final.txt").unwrap();
+    f.name = "final.txt".into();
+    store.put(f.into()).unwrap();
+    assert_eq!(names_now(&store), ["final.txt"]);
+}

@@ -65,8 +65,8 @@ async fn with_tree<R: Send + 'static>(
 }
 
 /// `GET /api/vfs?path=`: a directory's entries (virtual subdirectories, synthesized
-/// subdirectories, files), evaluated by the rule engine; cached for 5 s per path and directory
-/// revision.
+/// subdirectories, files), evaluated by the rule engine; cached per path for `--readdir-ttl-secs`
+/// (5 s) while the directory's revision holds and the changes feed shows nothing that affects it.
 #[utoipa::path(
     get,
     path = "/api/vfs",
@@ -88,7 +88,9 @@ pub async fn list(
             return Err(ApiError::NotFound(format!("directory {path}")));
         };
         if let Some(hit) = cache.get(&path, &dir.id, dir.rev) {
-            return Ok(hit);
+            if !vtree::changed_since(store, dir, hit.seq)? {
+                return Ok(hit);
+            }
         }
         let listing = vtree::list(store, tree, labels, &path, agent_core::doc::now())?
             .ok_or_else(|| ApiError::NotFound(format!("directory {path}")))?;

@@ -200,12 +200,8 @@ async fn credentials_lifecycle_and_the_secret_shown_once() {
 async fn serves_https_with_a_kept_certificate_and_one_first_admin() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
-        data_dir: dir.path().to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
         login_per_minute: 100,
-        local_node: None,
-        admin_secret_store: agent_core::secrets::Backend::File,
-        offline_after: std::time::Duration::from_secs(90),
+        ..ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap())
     };
     let server = start(config.clone()).await.unwrap();
     let (admin_key, admin_secret, kept) = server.first_admin.clone().expect("first start makes an admin");

@@ -73,6 +73,11 @@ async fn directories_list_through_the_rule_engine() {
     let (s, _) = api.call("GET", "/api/vfs?path=/docs/../x", Some(&token), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
+    // A new file below a mount shows at once: the changes feed invalidates the cached listing.
+    put_file(&api.store, "/home/me/Docs/new.pdf");
+    let (_, l) = api.call("GET", "/api/vfs?path=/docs", Some(&token), None).await;
+    assert_eq!(names(&l), ["2024", "a.pdf", "new.pdf"]);
+
     // The tree: directories only.
     let (s, t) = api.call("GET", "/api/vfs/tree", Some(&token), None).await;
     assert_eq!(s, StatusCode::OK, "{t}");
