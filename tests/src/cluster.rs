@@ -63,15 +63,7 @@ impl Hub {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
         );
-        let rx = p.stdout_lines();
-        let mut lines = Vec::new();
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
-            let done = line.starts_with("certificate fingerprint");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
+        let lines = crate::startup_lines(&mut p);
         self.fingerprint =
             field(&lines, "certificate fingerprint (SHA-256):").expect("fingerprint line").to_owned();
         self.proc = Some(p);

@@ -154,6 +154,13 @@ pub fn start_server(data: &Path, extra: &[&str]) -> (Proc, Vec<String>) {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit()),
     );
+    let lines = startup_lines(&mut p);
+    (p, lines)
+}
+
+/// The start-up lines a `mosaicfs server` prints (spawned with piped stdout): up to the
+/// certificate fingerprint, and the first-admin lines a first start prints right after.
+pub fn startup_lines(p: &mut Proc) -> Vec<String> {
     let rx = p.stdout_lines();
     let mut lines = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
@@ -163,11 +170,10 @@ pub fn start_server(data: &Path, extra: &[&str]) -> (Proc, Vec<String>) {
             break;
         }
     }
-    // A first start prints the admin lines right after; collect what follows promptly.
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
         lines.push(line);
     }
-    (p, lines)
+    lines
 }
 
 /// The rest of the start-up line that begins with `prefix`.
