@@ -215,66 +215,71 @@ pub async fn search(
     };
     let labels = q.labels.clone();
     let (count, cursor) = (q.count, q.cursor.clone());
+    let cache = state.labels.clone();
     let (files, next, total) = state
         .store
         .run(move |s| {
-            let index = if labels.is_empty() { None } else { Some(super::labels::load_index(s)?) };
-            let keep = |f: &FileDoc| index.as_ref().is_none_or(|i| i.has_all(f, &labels));
-            match term {
-                Some(term) => {
-                    let after = match cursor
-                        .as_deref()
-                        .map(|c| c.strip_prefix('r').and_then(|r| r.parse::<i64>().ok()))
-                    {
-                        Some(None) => return Ok(Err(ApiError::BadRequest("invalid cursor".into()))),
-                        Some(Some(r)) => Some(r),
-                        None => None,
-                    };
-                    let hits = s.search_page(&term, after, limit, &keep)?;
-                    // A complete first page of an unfiltered indexed query is its own count.
-                    let complete = after.is_none()
-                        && hits.next.is_none()
-                        && hits.files.len() < limit
-                        && labels.is_empty();
-                    let total = match count {
-                        true if complete && s.has_name_index() => Some(hits.files.len() as u64),
-                        true => s.count_names(&term)?,
-                        false => None,
-                    };
-                    Ok(Ok((hits.files, hits.next.map(|r| format!("r{r}")), total)))
-                }
-                None => {
-                    // Labels only: walk every file in path order, a page at a time.
-                    let mut after = match cursor.as_deref().map(decode_cursor) {
-                        Some(Err(e)) => return Ok(Err(e)),
-                        Some(Ok(k)) => Some(k),
-                        None => None,
-                    };
-                    let mut out = Vec::new();
-                    loop {
-                        let (page, last) = s.files_page(after.as_ref(), 1000)?;
-                        let done = page.len() < 1000;
-                        for f in page {
-                            if keep(&f) {
-                                out.push(f);
-                                if out.len() == limit {
-                                    let f = &out[limit - 1];
-                                    let k = (
-                                        f.source.node_id.to_string(),
-                                        f.source.export_parent.clone(),
-                                        f.name.clone(),
-                                    );
-                                    return Ok(Ok((out, Some(encode_cursor(&k)), None)));
+            if !labels.is_empty() {
+                cache.catch_up(s)?;
+            }
+            cache.with(|index| {
+                let keep = |f: &FileDoc| labels.is_empty() || index.has_all(f, &labels);
+                match term {
+                    Some(term) => {
+                        let after = match cursor
+                            .as_deref()
+                            .map(|c| c.strip_prefix('r').and_then(|r| r.parse::<i64>().ok()))
+                        {
+                            Some(None) => return Ok(Err(ApiError::BadRequest("invalid cursor".into()))),
+                            Some(Some(r)) => Some(r),
+                            None => None,
+                        };
+                        let hits = s.search_page(&term, after, limit, &keep)?;
+                        // A complete first page of an unfiltered indexed query is its own count.
+                        let complete = after.is_none()
+                            && hits.next.is_none()
+                            && hits.files.len() < limit
+                            && labels.is_empty();
+                        let total = match count {
+                            true if complete && s.has_name_index() => Some(hits.files.len() as u64),
+                            true => s.count_names(&term)?,
+                            false => None,
+                        };
+                        Ok(Ok((hits.files, hits.next.map(|r| format!("r{r}")), total)))
+                    }
+                    None => {
+                        // Labels only: walk every file in path order, a page at a time.
+                        let mut after = match cursor.as_deref().map(decode_cursor) {
+                            Some(Err(e)) => return Ok(Err(e)),
+                            Some(Ok(k)) => Some(k),
+                            None => None,
+                        };
+                        let mut out = Vec::new();
+                        loop {
+                            let (page, last) = s.files_page(after.as_ref(), 1000)?;
+                            let done = page.len() < 1000;
+                            for f in page {
+                                if keep(&f) {
+                                    out.push(f);
+                                    if out.len() == limit {
+                                        let f = &out[limit - 1];
+                                        let k = (
+                                            f.source.node_id.to_string(),
+                                            f.source.export_parent.clone(),
+                                            f.name.clone(),
+                                        );
+                                        return Ok(Ok((out, Some(encode_cursor(&k)), None)));
+                                    }
                                 }
                             }
+                            if done || last.is_none() {
+                                return Ok(Ok((out, None, None)));
+                            }
+                            after = last;
                         }
-                        if done || last.is_none() {
-                            return Ok(Ok((out, None, None)));
-                        }
-                        after = last;
                     }
                 }
-            }
+            })
         })
         .await??;
     Ok(Json(SearchPage { files, next_cursor: next, total }))

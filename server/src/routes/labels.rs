@@ -50,33 +50,20 @@ pub struct EffectiveAnswer {
 
 const MAX_LABELS: usize = 100;
 
-/// Every assignment and rule, as the evaluator (built per request; the rule engine keeps a
-/// materialized one).
-pub fn load_index(s: &Store) -> agent_core::store::Result<LabelIndex> {
-    let mut assignments = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = s.list_id_prefix("label_file::", after.as_deref(), 5000, false)?;
-        let done = page.len() < 5000;
-        for d in page {
-            if let Document::LabelAssignment(a) = d {
-                after = Some(a.id.to_string());
-                assignments.push(a);
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    let rules: Vec<LabelRuleDoc> = s
-        .list_type(doc::DocType::LabelRule)?
-        .into_iter()
-        .filter_map(|d| match d {
-            Document::LabelRule(r) => Some(r),
-            _ => None,
+/// Runs `f` with the hub's materialized label index (`AppState::labels`), brought up to date
+/// from the store's changes first, on the blocking pool.
+pub async fn with_index<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&LabelIndex) -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    let cache = state.labels.clone();
+    Ok(state
+        .store
+        .run(move |s| {
+            cache.catch_up(s)?;
+            Ok(cache.with(f))
         })
-        .collect();
-    Ok(LabelIndex::new(&assignments, &rules))
+        .await?)
 }
 
 fn file_id(raw: &str) -> Result<FileId, ApiError> {
@@ -109,12 +96,14 @@ async fn load_file(store: &Store, id: &FileId) -> Result<FileDoc, ApiError> {
     security(("bearer" = [])),
 )]
 pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<LabelsInUse>, ApiError> {
-    let index = state.store.run(load_index).await?;
-    let labels = index
-        .all_labels()
-        .into_iter()
-        .map(|(label, u)| LabelInUse { label, files: u.files, rules: u.rules })
-        .collect();
+    let labels = with_index(&state, |index| {
+        index
+            .all_labels()
+            .into_iter()
+            .map(|(label, u)| LabelInUse { label, files: u.files, rules: u.rules })
+            .collect()
+    })
+    .await?;
     Ok(Json(LabelsInUse { labels }))
 }
 
@@ -502,7 +491,6 @@ pub async fn effective(
     QueryParams(q): QueryParams<EffectiveQuery>,
 ) -> Result<Json<EffectiveAnswer>, ApiError> {
     let file = load_file(&state.store, &file_id(&q.file_id)?).await?;
-    let index = state.store.run(load_index).await?;
-    let eff = index.effective(&file);
-    Ok(Json(EffectiveAnswer { file_id: file.id, effective: serde_json::to_value(eff).unwrap_or_default() }))
+    let (id, eff) = with_index(&state, move |index| (file.id.clone(), index.effective(&file))).await?;
+    Ok(Json(EffectiveAnswer { file_id: id, effective: serde_json::to_value(eff).unwrap_or_default() }))
 }
