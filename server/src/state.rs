@@ -42,6 +42,16 @@ pub struct AppState {
     pub labels: agent_core::label_cache::LabelCache,
     /// Directory listings of `GET /api/vfs` (5 s).
     pub readdir: Arc<agent_core::vtree::ReaddirCache>,
+    /// Guarded: per node, the `since` of its last pull (what its replica has applied) and when
+    /// (in memory: a restarted hub learns it again at each node's next pull).
+    pub pulls: Arc<Mutex<HashMap<NodeId, PullMark>>>,
+}
+
+/// How far a node's replica is, as its last pull said.
+#[derive(Clone, Copy, Debug)]
+pub struct PullMark {
+    pub applied_hub_seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl AppState {
@@ -65,6 +75,7 @@ impl AppState {
             replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
             labels: agent_core::label_cache::LabelCache::default(),
             readdir: Arc::new(agent_core::vtree::ReaddirCache::new(READDIR_TTL)),
+            pulls: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }

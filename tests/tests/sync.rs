@@ -114,6 +114,10 @@ fn a_file_on_one_agent_reaches_the_other_and_reports_reach_the_hub() {
     });
     assert_eq!(status["agent_status"]["node_id"], a.node_id.as_str(), "{status}");
     assert_eq!(status["observed_status"], "online");
+    // The hub knows how far A's replica is from A's last pull.
+    let replica = &status["replica"];
+    assert!(replica["last_pull_at"].is_string(), "{status}");
+    assert!(replica["applied_hub_seq"].as_u64().unwrap() <= replica["hub_seq"].as_u64().unwrap(), "{status}");
 
     let s = a.sync_status();
     assert_eq!(s["connected"], true, "{s}");

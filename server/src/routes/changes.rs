@@ -152,6 +152,11 @@ pub async fn changes(
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::BadRequest(format!("wait must be 0-{MAX_WAIT_SECS} seconds")));
     }
+    if !q.own {
+        // `since` is what the node's replica has applied (its pull checkpoint).
+        let mark = crate::state::PullMark { applied_hub_seq: q.since, at: chrono::Utc::now() };
+        state.pulls.lock().unwrap_or_else(|p| p.into_inner()).insert(agent.node_id.clone(), mark);
+    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
     let mut since = q.since;
     loop {

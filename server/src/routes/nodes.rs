@@ -36,6 +36,19 @@ pub struct NodeStatusView {
     last_heartbeat: chrono::DateTime<chrono::Utc>,
     agent_status: Option<Document>,
     utilization: Option<Document>,
+    /// Replication towards this node: the hub seq its replica had applied at its last pull
+    /// (absent until it pulls from this hub process), the hub's current seq, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<ReplicaView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReplicaView {
+    applied_hub_seq: u64,
+    hub_seq: u64,
+    /// Hub changes not yet applied there (not all of them are sent to that node).
+    behind: u64,
+    last_pull_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -300,6 +313,14 @@ pub async fn status(
         })
         .await?;
     let doc = doc.ok_or(ApiError::NotFound(format!("node {node}")))?;
+    let mark = state.pulls.lock().unwrap_or_else(|p| p.into_inner()).get(&node).copied();
+    let hub_seq = state.store.committed_seq().0;
+    let replica = mark.map(|m| ReplicaView {
+        applied_hub_seq: m.applied_hub_seq,
+        hub_seq,
+        behind: hub_seq.saturating_sub(m.applied_hub_seq),
+        last_pull_at: m.at,
+    });
     Ok(Json(NodeStatusView {
         node_id: node,
         enabled: doc.enabled,
@@ -309,6 +330,7 @@ pub async fn status(
         last_heartbeat: doc.last_heartbeat,
         agent_status: status,
         utilization: util,
+        replica,
     }))
 }
 
