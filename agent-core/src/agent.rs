@@ -10,7 +10,7 @@ use crate::label_cache::LabelCache;
 use crate::node::{self, Announce, NodeInfo};
 use crate::report;
 use crate::store::{Store, StoreError};
-use crate::sync::{HubError, OnLongOutage, Replication, SyncState};
+use crate::sync::{HubClient, HubError, OnLongOutage, Replication, SyncState};
 use crate::watcher::{IndexWorker, WorkerError, WorkerStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,11 @@ impl Agent {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
-        if let Some(cp) = &config.control_plane {
-            restore_own_documents(&store, cp).await?;
+        // One hub client for the agent's lifetime: the node's key (Argon2id over its secret) is
+        // derived once, on first contact, for the bootstrap and replication alike.
+        let hub = config.control_plane.as_ref().map(HubClient::new).transpose()?.map(Arc::new);
+        if let Some(client) = &hub {
+            restore_own_documents(&store, client).await?;
         }
         // Built before anything is offered that evaluates directories (the mount, issue 6).
         let labels = store.run(LabelCache::build).await?;
@@ -74,20 +77,17 @@ impl Agent {
         }
         let worker = IndexWorker::spawn(store.clone(), node_id.clone(), &config)?;
         let heartbeat = spawn_heartbeat(store.clone(), info.clone(), config.heartbeat_interval);
-        let sync = match &config.control_plane {
-            Some(cp) => {
-                let crawl = worker.crawl_trigger();
-                let on_long_outage: OnLongOutage = Arc::new(move |_outage| crawl());
-                Some(Replication::start(
-                    store.clone(),
-                    node_id.clone(),
-                    cp,
-                    config.sync.clone(),
-                    Some(on_long_outage),
-                )?)
-            }
-            None => None,
-        };
+        let sync = hub.map(|client| {
+            let crawl = worker.crawl_trigger();
+            let on_long_outage: OnLongOutage = Arc::new(move |_outage| crawl());
+            Replication::start(
+                store.clone(),
+                node_id.clone(),
+                client,
+                config.sync.clone(),
+                Some(on_long_outage),
+            )
+        });
         let sources = report::Sources {
             node_id: node_id.clone(),
             watch_paths: config.watch_paths.clone(),
@@ -189,11 +189,11 @@ fn spawn_heartbeat(
 /// A joined node whose store holds none of its own files (a fresh node, or a lost `agent.db`)
 /// takes its documents back from the hub before the first crawl, so file ids survive. An
 /// unreachable hub is waited for at most 10 s (a refused connection fails at once); then the crawl makes new ids (logged).
-async fn restore_own_documents(store: &Store, cp: &crate::config::ControlPlane) -> Result<(), AgentError> {
+async fn restore_own_documents(store: &Store, client: &HubClient) -> Result<(), AgentError> {
     if store.run(|s| s.has_own_files()).await? {
         return Ok(());
     }
-    match tokio::time::timeout(Duration::from_secs(10), crate::sync::bootstrap(store, cp)).await {
+    match tokio::time::timeout(Duration::from_secs(10), crate::sync::bootstrap(store, client)).await {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => tracing::info!(
             operation = "sync.bootstrap",

@@ -21,7 +21,7 @@ pub use backoff::Backoff;
 pub use client::{HubClient, HubError};
 pub use state::{SharedState, SyncState};
 
-use crate::config::{ControlPlane, SyncConfig};
+use crate::config::SyncConfig;
 use crate::ids::NodeId;
 use crate::store::Store;
 
@@ -38,15 +38,15 @@ pub struct Replication {
 }
 
 impl Replication {
-    /// Starts the push and pull loops. The hub need not be reachable: the loops retry.
+    /// Starts the push and pull loops with the agent's one hub client. The hub need not be
+    /// reachable: the loops retry.
     pub fn start(
         store: Store,
         node_id: NodeId,
-        control_plane: &ControlPlane,
+        client: Arc<HubClient>,
         config: SyncConfig,
         on_long_outage: Option<OnLongOutage>,
-    ) -> Result<Replication, HubError> {
-        let client = Arc::new(HubClient::new(control_plane)?);
+    ) -> Replication {
         let state = SharedState::new(store.clone(), client.base_url());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let ctx = Ctx {
@@ -58,9 +58,10 @@ impl Replication {
             stop: stop_rx,
             on_long_outage,
         };
+        let hub = ctx.client.base_url().to_owned();
         let tasks = vec![tokio::spawn(push::run(ctx.clone())), tokio::spawn(pull::run(ctx))];
-        tracing::info!(operation = "sync.start", hub = %control_plane.url, "replication started");
-        Ok(Replication { stop, tasks, state, store })
+        tracing::info!(operation = "sync.start", hub = %hub, "replication started");
+        Replication { stop, tasks, state, store }
     }
 
     pub fn state(&self) -> SharedState {
@@ -97,8 +98,7 @@ impl Replication {
 /// none (ARCHITECTURE §5.2): a node whose `agent.db` was lost keeps its file ids, and with them
 /// its labels and annotations, instead of re-crawling into new ids the hub would refuse. Runs
 /// before the first crawl; a fresh node gets nothing back. Returns how many were restored.
-pub async fn bootstrap(store: &Store, control_plane: &ControlPlane) -> Result<u64, HubError> {
-    let client = HubClient::new(control_plane)?;
+pub async fn bootstrap(store: &Store, client: &HubClient) -> Result<u64, HubError> {
     let (mut since, mut restored) = (crate::ids::Seq(0), 0);
     loop {
         let feed = client.own_documents(since, pull::BATCH).await?;
