@@ -4,8 +4,9 @@
 #
 # usage: installer/install-deps.sh build|test|bench
 #   build  compile the headless `mosaicfs` binary (C compiler for the bundled SQLite)
-#   test   build + what the test suite runs against
-#   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time, wrk, curl)
+#   test   build + what the test suite runs against (fuse3 and rsync for the mount tests)
+#   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time, wrk, curl,
+#          bindfs, rclone)
 #
 # test and bench also install schemathesis (PyPI, pinned) into a virtualenv at
 # $MOSAICFS_VENV (default ~/.cache/mosaicfs-venv); the API fuzz test runs it from there.
@@ -13,8 +14,8 @@ set -euo pipefail
 
 purpose=${1:-test}
 build=(build-essential pkg-config ca-certificates)
-test=("${build[@]}" procps python3 python3-venv dbus gnome-keyring)
-bench=("${test[@]}" hyperfine plocate time python3 wrk curl)
+test=("${build[@]}" procps python3 python3-venv dbus gnome-keyring fuse3 rsync)
+bench=("${test[@]}" hyperfine plocate time python3 wrk curl bindfs rclone)
 
 case "$purpose" in
   build) want=("${build[@]}") ;;

@@ -7,10 +7,13 @@ use std::time::Duration;
 use crate::config::{AgentConfig, ConfigError};
 use crate::ids::NodeId;
 use crate::label_cache::LabelCache;
+use crate::mount::Mounted;
 use crate::node::{self, Announce, NodeInfo};
 use crate::report;
 use crate::store::{Store, StoreError};
 use crate::sync::{HubClient, HubError, OnLongOutage, Replication, SyncState};
+use crate::vfs::{Vfs, WatchedFiles};
+use crate::vtree::Listings;
 use crate::watcher::{IndexWorker, WorkerError, WorkerStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,8 @@ pub enum AgentError {
     Worker(#[from] WorkerError),
     #[error("control plane: {0}")]
     Hub(#[from] HubError),
+    #[error("mount: {0}")]
+    Mount(#[from] crate::mount::MountError),
 }
 
 /// A running agent.
@@ -36,6 +41,8 @@ pub struct Agent {
     sync: Option<Replication>,
     labels: LabelCache,
     label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    vfs: Arc<Vfs>,
+    mounted: Option<Mounted>,
 }
 
 impl Agent {
@@ -62,6 +69,28 @@ impl Agent {
         // Built before anything is offered that evaluates directories (the mount, issue 6).
         let labels = store.run(LabelCache::build).await?;
         let label_follower = labels.follow(store.clone(), Duration::from_millis(200));
+        let vfs = Arc::new(Vfs::new(
+            store.clone(),
+            node_id.clone(),
+            Arc::new(Listings::new(labels.clone(), config.vfs.readdir_ttl)),
+            Arc::new(WatchedFiles::new(&config.watch_paths)),
+        ));
+        let mounted = match &config.vfs.mount_point {
+            Some(mp) => {
+                let (vfs, mp, options) = (vfs.clone(), mp.clone(), config.vfs.clone());
+                let mounted = tokio::task::spawn_blocking(move || crate::mount::mount(vfs, &mp, &options))
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))?;
+                match mounted {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        let _ = label_follower.0.send(());
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => None,
+        };
         let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
         let start_info = info.clone();
         store.run(move |s| node::announce(s, &start_info, Announce::Start)).await?;
@@ -111,7 +140,19 @@ impl Agent {
             sync,
             labels,
             label_follower: Some(label_follower),
+            vfs,
+            mounted,
         })
+    }
+
+    /// The filesystem core over this node's replica (what the mount serves).
+    pub fn vfs(&self) -> &Arc<Vfs> {
+        &self.vfs
+    }
+
+    /// Where the virtual tree is mounted, if it is.
+    pub fn mount_point(&self) -> Option<&std::path::Path> {
+        self.mounted.as_ref().map(Mounted::mount_point)
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -136,8 +177,15 @@ impl Agent {
         self.worker.as_ref().map(IndexWorker::status).unwrap_or_default()
     }
 
-    /// Stops indexing and the heartbeat, announces the node offline and closes the store.
+    /// Unmounts the tree, stops indexing and the heartbeat, announces the node offline and closes the store.
     pub async fn shutdown(mut self) -> Result<(), AgentError> {
+        if let Some(mounted) = self.mounted.take() {
+            match tokio::task::spawn_blocking(move || mounted.unmount()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
+                Err(e) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
+            }
+        }
         for (stop, task) in
             [self.heartbeat.take(), self.reporter.take(), self.label_follower.take()].into_iter().flatten()
         {

@@ -35,6 +35,7 @@ pub struct AgentConfig {
     pub sync: SyncConfig,
     pub crawler: CrawlerConfig,
     pub watcher: WatcherConfig,
+    pub vfs: VfsConfig,
     pub log: LogConfig,
 }
 
@@ -105,6 +106,33 @@ pub struct WatcherConfig {
     pub max_watches: Option<u64>,
 }
 
+/// The mount of the virtual tree (`[vfs]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VfsConfig {
+    /// Where the tree is mounted; `None`: not mounted.
+    pub mount_point: Option<PathBuf>,
+    /// How long a directory listing is reused while nothing relevant changed (zero: never).
+    pub readdir_ttl: Duration,
+    /// How long the kernel may keep names and attributes before asking again.
+    pub attr_ttl: Duration,
+    /// Let the kernel read local files directly (FUSE passthrough) when it can.
+    pub passthrough: bool,
+    /// Let other users see the mount (non-root needs `user_allow_other` in /etc/fuse.conf).
+    pub allow_other: bool,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        VfsConfig {
+            mount_point: None,
+            readdir_ttl: Duration::from_secs(5),
+            attr_ttl: Duration::from_secs(1),
+            passthrough: true,
+            allow_other: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     /// A `tracing` filter (`info`, `agent_core=debug,info`).
@@ -131,7 +159,19 @@ struct RawConfig {
     #[serde(default)]
     watcher: RawWatcher,
     #[serde(default)]
+    vfs: RawVfs,
+    #[serde(default)]
     log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVfs {
+    mount_point: Option<PathBuf>,
+    readdir_ttl_ms: Option<u64>,
+    attr_ttl_ms: Option<u64>,
+    passthrough: Option<bool>,
+    allow_other: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +356,31 @@ impl AgentConfig {
                 .map(|m| positive("watcher.max_watches", Some(m), 1))
                 .transpose()?,
         };
+        let dv = VfsConfig::default();
+        let vfs = VfsConfig {
+            mount_point: match raw.vfs.mount_point {
+                Some(m) if m.is_absolute() => Some(m),
+                Some(m) => {
+                    return Err(err("vfs.mount_point", format!("{} is not an absolute path", m.display())))
+                }
+                None => None,
+            },
+            readdir_ttl: raw.vfs.readdir_ttl_ms.map(Duration::from_millis).unwrap_or(dv.readdir_ttl),
+            attr_ttl: raw.vfs.attr_ttl_ms.map(Duration::from_millis).unwrap_or(dv.attr_ttl),
+            passthrough: raw.vfs.passthrough.unwrap_or(dv.passthrough),
+            allow_other: raw.vfs.allow_other.unwrap_or(dv.allow_other),
+        };
+        if let Some(mp) = &vfs.mount_point {
+            if let Some(i) = watch_paths.iter().position(|w| mp.starts_with(w) || w.starts_with(mp)) {
+                return Err(err(
+                    "vfs.mount_point",
+                    format!("{} overlaps watch_paths[{i}]: the mount would index itself", mp.display()),
+                ));
+            }
+        }
+        if vfs.attr_ttl > Duration::from_secs(3600) {
+            return Err(err("vfs.attr_ttl_ms", "must be at most 3600000 (an hour)".into()));
+        }
         let level = raw.log.level.unwrap_or_else(|| "info".into());
         if level.trim().is_empty() {
             return Err(err("log.level", "is empty".into()));
@@ -335,6 +400,7 @@ impl AgentConfig {
             sync,
             crawler,
             watcher,
+            vfs,
             log: LogConfig { level, dir: log_dir },
         })
     }
@@ -362,6 +428,7 @@ impl AgentConfig {
                 storm_duration: Duration::from_secs(5),
                 max_watches: None,
             },
+            vfs: VfsConfig::default(),
         }
     }
 
@@ -521,6 +588,12 @@ mod tests {
             ),
             ("watch_paths = [\"/a\"]\ncolour = 1", "unknown field `colour`"),
             ("watch_paths = [\"/a\"]\nexclude = [\"[\"]", "exclude[0]"),
+            (
+                "watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"mnt\"",
+                "vfs.mount_point: mnt is not an absolute",
+            ),
+            ("watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"/a/mnt\"", "vfs.mount_point: /a/mnt overlaps"),
+            ("watch_paths = [\"/a\"]\n[vfs]\npassthrough = 1", "vfs.passthrough: invalid type"),
             ("watch_paths = [\"/a\"\n", "/etc/agent.toml: "),
         ];
         for (text, want) in cases {

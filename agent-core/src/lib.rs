@@ -11,6 +11,9 @@
 //! - [`label_cache`] — the materialized label index, built at start and kept current from the
 //!   store's changes.
 //! - [`vtree`] — the virtual tree: path resolution and directory listings (readdir evaluation).
+//! - [`vfs`] — the filesystem core over the virtual tree: lookup, getattr, readdir, open, read
+//!   (feature `node`).
+//! - [`mount`] — the FUSE adapter over [`vfs`] (`fuser`), read-only (feature `node`).
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
@@ -41,6 +44,8 @@ pub mod ids;
 pub mod indexer;
 pub mod label_cache;
 pub mod labels;
+#[cfg(all(feature = "node", unix))]
+pub mod mount;
 #[cfg(feature = "node")]
 pub mod node;
 #[cfg(feature = "node")]
@@ -51,6 +56,8 @@ pub mod store;
 #[cfg(feature = "node")]
 pub mod sync;
 pub mod transfer_token;
+#[cfg(all(feature = "node", unix))]
+pub mod vfs;
 pub mod vtree;
 #[cfg(feature = "node")]
 pub mod watcher;

@@ -458,4 +458,4 @@ pub mod cache;
 #[cfg(test)]
 mod tests;
 
-pub use cache::ReaddirCache;
+pub use cache::{Listings, ReaddirCache, TreeCache};

@@ -146,7 +146,7 @@ pub fn run(args: &ReaddirArgs) -> Result<()> {
     }
     report("readdir.uncached", uncached);
     let cache = ReaddirCache::new(Duration::from_secs(3600));
-    cache.put(first.clone());
+    cache.put(std::sync::Arc::new(first.clone()));
     let dir = tree.get(path).expect("the directory");
     let mut cached = Vec::with_capacity(10_000);
     for _ in 0..10_000 {

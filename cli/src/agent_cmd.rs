@@ -48,7 +48,9 @@ async fn serve(config: AgentConfig, level: logging::LevelHandle) -> Result<(), C
         agent_core::agent::AgentError::Config(c) => CliError::Config(c),
         other => CliError::Runtime(other.into()),
     })?;
-    crate::print_stdout(&format!("mosaicfs agent running as node {} (stop with Ctrl-C)\n", agent.node_id()));
+    let mut banner = format!("mosaicfs agent running as node {} (stop with Ctrl-C)\n", agent.node_id());
+    banner.push_str(&mount_line(&agent));
+    crate::print_stdout(&banner);
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received; shutting down"); break; }
@@ -71,5 +73,13 @@ pub(crate) async fn reload_level(source: &std::path::Path, level: &logging::Leve
         },
         Ok(Err(e)) => tracing::warn!(error = %e, "config not reloaded"),
         Err(e) => tracing::warn!(error = %e, "config not reloaded"),
+    }
+}
+
+/// The start-up line that says where the tree is mounted.
+pub(crate) fn mount_line(agent: &Agent) -> String {
+    match agent.mount_point() {
+        Some(mp) => format!("virtual tree mounted at {}\n", mp.display()),
+        None => "virtual tree not mounted (set [vfs] mount_point in the config to mount it)\n".into(),
     }
 }

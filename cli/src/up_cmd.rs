@@ -63,6 +63,7 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
             hub.addr,
             hub.cert_fingerprint
         );
+        banner.push_str(&crate::agent_cmd::mount_line(&agent));
         banner.push_str(&crate::server_cmd::first_admin_banner(&hub));
         crate::print_stdout(&banner);
         loop {

@@ -136,7 +136,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         transfer,
     );
     state.local = config.local_node.clone().map(Arc::new);
-    state.readdir = Arc::new(agent_core::vtree::ReaddirCache::new(config.readdir_ttl));
+    state.listings = Arc::new(agent_core::vtree::Listings::new(state.labels.clone(), config.readdir_ttl));
     state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)

@@ -40,8 +40,8 @@ pub struct AppState {
     pub replay: Arc<Mutex<agent_core::auth::ReplayGuard>>,
     /// Effective labels for the rule engine; brought up to date (`catch_up`) before each use.
     pub labels: agent_core::label_cache::LabelCache,
-    /// Directory listings of `GET /api/vfs` (5 s).
-    pub readdir: Arc<agent_core::vtree::ReaddirCache>,
+    /// Directory listings of `GET /api/vfs`: the tree, these labels and the readdir cache (5 s).
+    pub listings: Arc<agent_core::vtree::Listings>,
     /// Guarded: per node, the `since` of its last pull (what its replica has applied) and when
     /// (in memory: a restarted hub learns it again at each node's next pull).
     pub pulls: Arc<Mutex<HashMap<NodeId, PullMark>>>,
@@ -62,6 +62,7 @@ impl AppState {
         revoked: HashMap<String, i64>,
         transfer: TransferSigner,
     ) -> AppState {
+        let labels = agent_core::label_cache::LabelCache::default();
         AppState {
             store,
             transfer: Arc::new(transfer),
@@ -73,8 +74,8 @@ impl AppState {
             login_limiter: Arc::new(Mutex::new(LoginLimiter::new(login_per_minute))),
             revoked: Arc::new(Mutex::new(revoked)),
             replay: Arc::new(Mutex::new(agent_core::auth::ReplayGuard::default())),
-            labels: agent_core::label_cache::LabelCache::default(),
-            readdir: Arc::new(agent_core::vtree::ReaddirCache::new(READDIR_TTL)),
+            labels: labels.clone(),
+            listings: Arc::new(agent_core::vtree::Listings::new(labels, READDIR_TTL)),
             pulls: Arc::new(Mutex::new(HashMap::new())),
         }
     }

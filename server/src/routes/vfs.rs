@@ -82,23 +82,14 @@ pub async fn list(
     QueryParams(q): QueryParams<VfsQuery>,
 ) -> Result<Json<Listing>, ApiError> {
     let path = normalize(&q.path)?;
-    let cache = state.readdir.clone();
-    let listing = with_tree(&state, move |store, tree, labels| {
-        let Some((dir, _)) = tree.resolve(&path) else {
-            return Err(ApiError::NotFound(format!("directory {path}")));
-        };
-        if let Some(hit) = cache.get(&path, &dir.id, dir.rev) {
-            if !vtree::changed_since(store, dir, hit.seq)? {
-                return Ok(hit);
-            }
-        }
-        let listing = vtree::list(store, tree, labels, &path, agent_core::doc::now())?
-            .ok_or_else(|| ApiError::NotFound(format!("directory {path}")))?;
-        cache.put(listing.clone());
-        Ok(listing)
+    let (store, listings) = (state.store.clone(), state.listings.clone());
+    let listing = tokio::task::spawn_blocking(move || match listings.list(&store, &path)? {
+        Some(listing) => Ok(listing),
+        None => Err(ApiError::NotFound(format!("directory {path}"))),
     })
-    .await?;
-    Ok(Json(listing))
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(Listing::clone(&listing)))
 }
 
 /// One directory of the skeleton.

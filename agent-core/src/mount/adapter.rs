@@ -1,0 +1,372 @@
+//! `fuser::Filesystem` over the VFS core: decode, call the core (on a worker thread when it may
+//! wait), encode. Nothing else lives here.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+
+use super::errno;
+use super::pool::Pool;
+use crate::config::VfsConfig;
+use crate::vfs::{Attr, Kind, Vfs, VfsError};
+
+/// Worker threads for metadata calls and for data calls.
+const META_THREADS: usize = 4;
+const DATA_THREADS: usize = 8;
+
+const PASSTHROUGH_UNKNOWN: u8 = 0;
+const PASSTHROUGH_ON: u8 = 1;
+const PASSTHROUGH_OFF: u8 = 2;
+
+/// What the adapter's callbacks and its workers share.
+pub struct Shared {
+    vfs: Arc<Vfs>,
+    meta: Pool,
+    data: Pool,
+    ttl: Duration,
+    uid: u32,
+    gid: u32,
+    passthrough: AtomicU8,
+    /// Backing files registered for passthrough, by file handle (closed on release).
+    backing: Mutex<HashMap<u64, BackingId>>,
+}
+
+impl Shared {
+    pub fn new(vfs: Arc<Vfs>, options: &VfsConfig) -> std::io::Result<Shared> {
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Ok(Shared {
+            vfs,
+            meta: Pool::new("vfs-meta", META_THREADS)?,
+            data: Pool::new("vfs-data", DATA_THREADS)?,
+            ttl: options.attr_ttl,
+            uid,
+            gid,
+            passthrough: AtomicU8::new(if options.passthrough {
+                PASSTHROUGH_UNKNOWN
+            } else {
+                PASSTHROUGH_OFF
+            }),
+            backing: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn passthrough_in_use(&self) -> Option<bool> {
+        match self.passthrough.load(Ordering::Relaxed) {
+            PASSTHROUGH_ON => Some(true),
+            PASSTHROUGH_OFF => Some(false),
+            _ => None,
+        }
+    }
+
+    fn passthrough_off(&self, why: &str) {
+        if self.passthrough.swap(PASSTHROUGH_OFF, Ordering::Relaxed) != PASSTHROUGH_OFF {
+            tracing::info!(
+                operation = "mount",
+                reason = why,
+                "FUSE passthrough not used; reads go through MosaicFS"
+            );
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.meta.shutdown();
+        self.data.shutdown();
+        self.backing.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn attr(&self, a: &Attr) -> FileAttr {
+        let (kind, perm, nlink) = match a.kind {
+            Kind::Directory => (FileType::Directory, 0o555, 2),
+            Kind::File => (FileType::RegularFile, 0o444, 1),
+        };
+        FileAttr {
+            ino: INodeNo(a.ino),
+            size: a.size,
+            blocks: a.size.div_ceil(512),
+            atime: a.mtime,
+            mtime: a.mtime,
+            ctime: a.mtime,
+            crtime: a.mtime,
+            kind,
+            perm,
+            nlink,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+}
+
+fn err(e: &VfsError) -> Errno {
+    Errno::from_i32(errno(e))
+}
+
+pub struct Adapter {
+    shared: Arc<Shared>,
+}
+
+impl Adapter {
+    pub fn new(shared: Arc<Shared>) -> Adapter {
+        Adapter { shared }
+    }
+
+    /// Runs `f` on the metadata workers with the shared state.
+    fn meta(&self, f: impl FnOnce(&Shared) + Send + 'static) {
+        let s = self.shared.clone();
+        self.shared.meta.run(move || f(&s));
+    }
+
+    fn data(&self, f: impl FnOnce(&Shared) + Send + 'static) {
+        let s = self.shared.clone();
+        self.shared.data.run(move || f(&s));
+    }
+}
+
+impl Filesystem for Adapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if self.shared.passthrough_in_use() == Some(false) {
+            return Ok(());
+        }
+        if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_err() {
+            self.shared.passthrough_off("the kernel does not offer passthrough");
+        } else if config.set_max_stack_depth(2).is_err() {
+            self.shared.passthrough_off("the kernel refused the stacking depth");
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str().map(str::to_owned) else { return reply.error(Errno::ENOENT) };
+        self.meta(move |s| match s.vfs.lookup(parent.0, &name) {
+            Ok(a) => reply.entry(&s.ttl, &s.attr(&a), Generation(0)),
+            Err(e) => reply.error(err(&e)),
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.shared.vfs.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.meta(move |s| match s.vfs.getattr(ino.0) {
+            Ok(a) => reply.attr(&s.ttl, &s.attr(&a)),
+            Err(e) => reply.error(err(&e)),
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
+        self.data(move |s| {
+            let opened = match s.vfs.open(ino.0, write) {
+                Ok(o) => o,
+                Err(e) => return reply.error(err(&e)),
+            };
+            if s.passthrough_in_use() != Some(false) {
+                if let Some(file) = opened.content.file() {
+                    match reply.open_backing(file) {
+                        Ok(id) => {
+                            s.passthrough.store(PASSTHROUGH_ON, Ordering::Relaxed);
+                            reply.opened_passthrough(FileHandle(opened.fh), FopenFlags::empty(), &id);
+                            s.backing.lock().unwrap_or_else(|p| p.into_inner()).insert(opened.fh, id);
+                            return;
+                        }
+                        Err(e) => s.passthrough_off(&format!("cannot register a backing file: {e}")),
+                    }
+                }
+            }
+            reply.opened(FileHandle(opened.fh), FopenFlags::empty());
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.data(move |s| match s.vfs.read(fh.0, offset, size) {
+            Ok(bytes) => reply.data(&bytes),
+            Err(e) => reply.error(err(&e)),
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.shared.backing.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh.0);
+        self.shared.vfs.release(fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.meta(move |s| match s.vfs.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(err(&e)),
+        });
+    }
+
+    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        // The snapshot is in memory: no waiting, answered here.
+        let snapshot = match self.shared.vfs.readdir(fh.0) {
+            Ok(s) => s,
+            Err(e) => return reply.error(err(&e)),
+        };
+        let mut index = offset as usize;
+        while let Some(e) = snapshot.entry(index) {
+            let kind = if e.kind == Kind::Directory { FileType::Directory } else { FileType::RegularFile };
+            if reply.add(INodeNo(e.ino), index as u64 + 1, kind, &e.name) {
+                break;
+            }
+            index += 1;
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.shared.vfs.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.meta(move |s| match s.vfs.statfs() {
+            Ok(st) => reply.statfs(st.bytes.div_ceil(4096), 0, 0, st.files, 0, 4096, 255, 4096),
+            Err(e) => reply.error(err(&e)),
+        });
+    }
+
+    // ---- everything that would change the tree: read-only -------------------------------
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _target: &Path, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+}

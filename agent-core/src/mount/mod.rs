@@ -1,0 +1,115 @@
+//! The FUSE adapter (ARCHITECTURE §13.4): [`crate::vfs::Vfs`] served through `fuser`, read-only.
+//!
+//! - Each callback is a few lines: decode, call the core, encode; [`errno`] is the one mapping
+//!   from core errors to error numbers.
+//! - Callbacks that may wait (store queries, disk reads) run on worker threads and reply from
+//!   there, so the session never stalls: metadata (`lookup`, `getattr`, `opendir`, `statfs`) and
+//!   data (`open`, `read`) have separate pools, so even many slow reads leave `ls` answering.
+//! - Reads of local files use FUSE passthrough when the kernel offers it (Linux 6.9+, and the
+//!   process may register backing files, i.e. root): the kernel then reads the source file
+//!   itself. Otherwise `read` calls come here.
+//! - Writes of any kind get `EROFS` (the mount is also made read-only).
+//! - [`mount`] checks the mount point first: a stale mount left by a crashed run is detached,
+//!   a live one or a non-empty directory is refused, and a missing FUSE gets a clear error.
+
+mod adapter;
+mod pool;
+mod prepare;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::VfsConfig;
+use crate::vfs::{Vfs, VfsError};
+
+pub use prepare::{detach, MountError};
+
+/// A mounted tree; [`Mounted::unmount`] ends it (dropping it unmounts too).
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+    mount_point: PathBuf,
+    state: Arc<adapter::Shared>,
+}
+
+/// The error number for a core error (the one mapping).
+pub fn errno(e: &VfsError) -> i32 {
+    match e {
+        VfsError::NotFound => libc::ENOENT,
+        VfsError::NotDir => libc::ENOTDIR,
+        VfsError::IsDir => libc::EISDIR,
+        VfsError::ReadOnly => libc::EROFS,
+        VfsError::BadHandle => libc::EBADF,
+        VfsError::Refused(_) => libc::EACCES,
+        VfsError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
+        VfsError::Remote { .. } | VfsError::Store(_) | VfsError::Rule(_) => libc::EIO,
+    }
+}
+
+/// Mounts `vfs` at `mount_point` and serves it from background threads.
+pub fn mount(vfs: Arc<Vfs>, mount_point: &Path, options: &VfsConfig) -> Result<Mounted, MountError> {
+    let mount_point = prepare::mount_point(mount_point)?;
+    prepare::fuse_available()?;
+    let state = Arc::new(adapter::Shared::new(vfs, options).map_err(MountError::Io)?);
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName("mosaicfs".into()),
+        fuser::MountOption::Subtype("mosaicfs".into()),
+        fuser::MountOption::RO,
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
+        fuser::MountOption::NoAtime,
+        fuser::MountOption::DefaultPermissions,
+    ];
+    if options.allow_other {
+        config.acl = fuser::SessionACL::All;
+    }
+    let fs = adapter::Adapter::new(state.clone());
+    let session = fuser::spawn_mount(fs, &mount_point, &config)
+        .map_err(|e| MountError::Mount { path: mount_point.clone(), source: e })?;
+    tracing::info!(operation = "mount", mount_point = %mount_point.display(), "virtual tree mounted");
+    Ok(Mounted { session: Some(session), mount_point, state })
+}
+
+impl Mounted {
+    pub fn mount_point(&self) -> &Path {
+        &self.mount_point
+    }
+
+    /// Whether local reads go through FUSE passthrough (known after the first open).
+    pub fn passthrough(&self) -> Option<bool> {
+        self.state.passthrough_in_use()
+    }
+
+    /// Unmounts and waits for the session to end. A mount still in use (a shell sitting in
+    /// it) is detached instead: it disappears once the last user leaves.
+    pub fn unmount(mut self) -> Result<(), MountError> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), MountError> {
+        let Some(session) = self.session.take() else { return Ok(()) };
+        match session.umount_and_join() {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(
+                    operation = "unmount",
+                    mount_point = %self.mount_point.display(),
+                    error = %e,
+                    "unmount refused (in use?); detaching the mount instead"
+                );
+                detach(&self.mount_point)?;
+            }
+        }
+        self.state.shutdown();
+        tracing::info!(operation = "unmount", mount_point = %self.mount_point.display(), "virtual tree unmounted");
+        Ok(())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = self.end() {
+            tracing::warn!(operation = "unmount", error = %e, "unmount failed");
+        }
+    }
+}

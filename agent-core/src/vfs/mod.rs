@@ -1,0 +1,347 @@
+//! The virtual filesystem core (ARCHITECTURE §13.4): `lookup`, `getattr`, `opendir`/`readdir`,
+//! `open`/`read`/`release` and `statfs` over the virtual tree ([`crate::vtree`]) and this node's
+//! replica. No FUSE types: the adapter in [`crate::mount`] is a few lines per callback around
+//! these calls, and tests drive the core directly.
+//!
+//! Every call is blocking (store queries, disk reads): the adapter runs them on worker threads.
+//!
+//! - **Inodes** come from documents: a file's is its `file` document's, a virtual directory's is
+//!   its document's, a synthesized subdirectory's is derived from its directory's id and
+//!   sub-path. The root is 1. So inodes are stable across restarts and one file listed in two
+//!   directories is one inode. The table here only remembers what each inode the kernel holds
+//!   names (a directory's virtual path, a file's id), counted by lookups and dropped on
+//!   `forget`.
+//! - **Attributes** of a file are read from its document at each `getattr` (size and mtime as
+//!   indexed from the source); a deleted document is `NotFound`.
+//! - **Directories** are read from a snapshot taken at `opendir`, so a listing that changes
+//!   while `ls` pages through it never repeats or skips an entry.
+//! - **Reads** (tier 1): the file must live on this node; it is opened through a
+//!   [`LocalSource`], which checks the path against the watch paths. Files on other nodes fail
+//!   with [`VfsError::Remote`] until remote reads exist.
+
+pub mod local;
+mod nodes;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::doc::{Document, FileStatus};
+use crate::ids::{FileId, Inode, NodeId};
+use crate::store::{Store, StoreError};
+use crate::vtree::{EntryKind, Listing, Listings, VtreeError};
+
+pub use local::{Content, LocalSource, OpenError, WatchedFiles};
+use nodes::{Node, Nodes};
+
+pub const ROOT: u64 = Inode::ROOT.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("not a directory")]
+    NotDir,
+    #[error("is a directory")]
+    IsDir,
+    #[error("the MosaicFS mount is read-only")]
+    ReadOnly,
+    #[error("unknown handle")]
+    BadHandle,
+    /// The file's path resolves outside every watch path.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The file lives on another node (remote reads are not built yet).
+    #[error("file {file} lives on node {node}; reading files from other nodes is not supported yet")]
+    Remote { file: FileId, node: NodeId },
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A directory's steps do not compile (cannot happen for documents the hub accepted).
+    #[error("rule: {0}")]
+    Rule(String),
+}
+
+impl From<VtreeError> for VfsError {
+    fn from(e: VtreeError) -> Self {
+        match e {
+            VtreeError::Store(s) => VfsError::Store(s),
+            VtreeError::Rule(r) => VfsError::Rule(r.to_string()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Directory,
+    File,
+}
+
+/// What `stat` shows (permissions are the adapter's: everything is read-only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: SystemTime,
+}
+
+/// One entry of a directory snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub kind: Kind,
+    pub name: String,
+}
+
+/// A directory as it was at `opendir`.
+pub struct DirSnapshot {
+    ino: u64,
+    parent: u64,
+    listing: Option<Arc<Listing>>,
+}
+
+impl DirSnapshot {
+    /// The entry at `index`: `.`, `..`, then the listing in name order.
+    pub fn entry(&self, index: usize) -> Option<DirEntry> {
+        match index {
+            0 => Some(DirEntry { ino: self.ino, kind: Kind::Directory, name: ".".into() }),
+            1 => Some(DirEntry { ino: self.parent, kind: Kind::Directory, name: "..".into() }),
+            i => {
+                let e = self.listing.as_ref()?.entries.get(i - 2)?;
+                Some(DirEntry { ino: e.inode.0, kind: kind_of(&e.kind), name: e.name.clone() })
+            }
+        }
+    }
+}
+
+/// An open file.
+pub struct Opened {
+    pub fh: u64,
+    pub content: Arc<dyn Content>,
+}
+
+/// What `statfs` reports: the indexed files and their bytes (nothing is free: read-only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsStats {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// `statfs` is a full count of the files table: recomputed at most this often.
+const STATS_MAX_AGE: Duration = Duration::from_secs(30);
+
+pub struct Vfs {
+    store: Store,
+    node_id: NodeId,
+    listings: Arc<Listings>,
+    local: Arc<dyn LocalSource>,
+    nodes: Nodes,
+    files: Mutex<HashMap<u64, Arc<dyn Content>>>,
+    dirs: Mutex<HashMap<u64, Arc<DirSnapshot>>>,
+    next_handle: AtomicU64,
+    /// The time directories show (they have no mtime of their own).
+    started: SystemTime,
+    stats: Mutex<Option<(Instant, FsStats)>>,
+}
+
+fn kind_of(kind: &EntryKind) -> Kind {
+    match kind {
+        EntryKind::Directory { .. } => Kind::Directory,
+        EntryKind::File { .. } => Kind::File,
+    }
+}
+
+impl Vfs {
+    pub fn new(store: Store, node_id: NodeId, listings: Arc<Listings>, local: Arc<dyn LocalSource>) -> Vfs {
+        Vfs {
+            store,
+            node_id,
+            listings,
+            local,
+            nodes: Nodes::new(),
+            files: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+            started: SystemTime::now(),
+            stats: Mutex::new(None),
+        }
+    }
+
+    fn dir_attr(&self, ino: u64) -> Attr {
+        Attr { ino, kind: Kind::Directory, size: 0, mtime: self.started }
+    }
+
+    /// The listing of a directory path (`None` when it names nothing; the root itself is always
+    /// there, listed empty before its document has arrived).
+    fn listing(&self, path: &str) -> Result<Option<Arc<Listing>>, VfsError> {
+        Ok(self.listings.list(&self.store, path)?)
+    }
+
+    fn dir_path(&self, ino: u64) -> Result<String, VfsError> {
+        match self.nodes.get(ino) {
+            Some(Node::Dir { path, .. }) => Ok(path),
+            Some(Node::File { .. }) => Err(VfsError::NotDir),
+            None => Err(VfsError::NotFound),
+        }
+    }
+
+    /// The entry `name` in directory `parent`; counts one kernel reference to it.
+    pub fn lookup(&self, parent: u64, name: &str) -> Result<Attr, VfsError> {
+        let parent_path = self.dir_path(parent)?;
+        let listing = self.listing(&parent_path)?.ok_or(VfsError::NotFound)?;
+        let i = listing
+            .entries
+            .binary_search_by(|e| e.name.as_str().cmp(name))
+            .map_err(|_| VfsError::NotFound)?;
+        let entry = &listing.entries[i];
+        let ino = entry.inode.0;
+        match &entry.kind {
+            EntryKind::Directory { .. } => {
+                let path = crate::doc::join_path(&parent_path, name);
+                self.nodes.remember(ino, Node::Dir { path, parent });
+                Ok(self.dir_attr(ino))
+            }
+            EntryKind::File { file_id, size, mtime, .. } => {
+                self.nodes.remember(ino, Node::File { file_id: file_id.clone() });
+                Ok(Attr { ino, kind: Kind::File, size: *size, mtime: (*mtime).into() })
+            }
+        }
+    }
+
+    /// The kernel dropped `count` references to `ino`.
+    pub fn forget(&self, ino: u64, count: u64) {
+        self.nodes.forget(ino, count);
+    }
+
+    fn file_doc(&self, file_id: &FileId) -> Result<crate::doc::FileDoc, VfsError> {
+        match self.store.get(&file_id.clone().into())? {
+            Some(Document::File(f)) if f.status == FileStatus::Active => Ok(f),
+            _ => Err(VfsError::NotFound),
+        }
+    }
+
+    pub fn getattr(&self, ino: u64) -> Result<Attr, VfsError> {
+        match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
+            Node::Dir { .. } => Ok(self.dir_attr(ino)),
+            Node::File { file_id } => {
+                let f = self.file_doc(&file_id)?;
+                Ok(Attr { ino, kind: Kind::File, size: f.size, mtime: f.mtime.into() })
+            }
+        }
+    }
+
+    fn handle(&self) -> u64 {
+        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes a snapshot of a directory for `readdir`.
+    pub fn opendir(&self, ino: u64) -> Result<u64, VfsError> {
+        let (path, parent) = match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
+            Node::Dir { path, parent } => (path, parent),
+            Node::File { .. } => return Err(VfsError::NotDir),
+        };
+        let listing = self.listing(&path)?;
+        if listing.is_none() && ino != ROOT {
+            return Err(VfsError::NotFound);
+        }
+        let fh = self.handle();
+        let snapshot = Arc::new(DirSnapshot { ino, parent, listing });
+        self.dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, snapshot);
+        Ok(fh)
+    }
+
+    pub fn readdir(&self, fh: u64) -> Result<Arc<DirSnapshot>, VfsError> {
+        self.dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned().ok_or(VfsError::BadHandle)
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+    }
+
+    /// Opens a file for reading (`write` access is refused: the mount is read-only).
+    pub fn open(&self, ino: u64, write: bool) -> Result<Opened, VfsError> {
+        let file_id = match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
+            Node::File { file_id } => file_id,
+            Node::Dir { .. } => return Err(VfsError::IsDir),
+        };
+        if write {
+            return Err(VfsError::ReadOnly);
+        }
+        let f = self.file_doc(&file_id)?;
+        if f.source.node_id != self.node_id {
+            tracing::warn!(
+                operation = "vfs.open",
+                file_id = %f.id,
+                node_id = %f.source.node_id,
+                path = %f.source.export_path,
+                "file lives on another node; remote reads are not supported yet"
+            );
+            return Err(VfsError::Remote { file: f.id, node: f.source.node_id });
+        }
+        let content: Arc<dyn Content> = match self.local.open(&f.source.export_path) {
+            Ok(c) => Arc::from(c),
+            Err(OpenError::Gone(_)) => return Err(VfsError::NotFound),
+            Err(e @ OpenError::Escapes { .. }) => {
+                tracing::warn!(operation = "vfs.open", file_id = %f.id, error = %e, "read refused");
+                return Err(VfsError::Refused(e.to_string()));
+            }
+            Err(OpenError::Io { path, source }) => {
+                tracing::warn!(operation = "vfs.open", file_id = %f.id, path, error = %source, "cannot open");
+                return Err(VfsError::Io(source));
+            }
+        };
+        let fh = self.handle();
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, content.clone());
+        Ok(Opened { fh, content })
+    }
+
+    /// Reads up to `size` bytes at `offset` (fewer only at the end of the file).
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
+        let content = self
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fh)
+            .cloned()
+            .ok_or(VfsError::BadHandle)?;
+        let mut buf = vec![0u8; size as usize];
+        let n = content.read_at(&mut buf, offset)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    pub fn release(&self, fh: u64) {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+    }
+
+    /// Files and bytes indexed (recomputed at most every 30 s).
+    pub fn statfs(&self) -> Result<FsStats, VfsError> {
+        if let Some((at, stats)) = *self.stats.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < STATS_MAX_AGE {
+                return Ok(stats);
+            }
+        }
+        let s = self.store.stats()?;
+        let stats = FsStats { files: s.files_active, bytes: s.bytes_active };
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), stats));
+        Ok(stats)
+    }
+
+    /// Inodes the kernel holds (with the root).
+    pub fn known_inodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Open files and directory snapshots (for tests and status).
+    pub fn open_handles(&self) -> (usize, usize) {
+        (
+            self.files.lock().unwrap_or_else(|p| p.into_inner()).len(),
+            self.dirs.lock().unwrap_or_else(|p| p.into_inner()).len(),
+        )
+    }
+}
