@@ -3,6 +3,7 @@
 //! and wait for conditions with a generous deadline instead of sleeping.
 
 pub mod cluster;
+pub mod mounted;
 pub mod net;
 
 use std::path::{Path, PathBuf};

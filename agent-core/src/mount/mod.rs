@@ -113,3 +113,6 @@ impl Drop for Mounted {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,15 +83,16 @@ pub fn mount_point(path: &Path) -> Result<PathBuf, MountError> {
     if !path.is_absolute() {
         return Err(bad(path, "is not an absolute path"));
     }
+    let stale = |path: &Path| -> Result<(), MountError> {
+        tracing::warn!(
+            operation = "mount",
+            mount_point = %path.display(),
+            "a stale mount left by a crashed run was found; detaching it"
+        );
+        detach(path)
+    };
     match std::fs::metadata(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            tracing::warn!(
-                operation = "mount",
-                mount_point = %path.display(),
-                "a stale mount left by a crashed run was found; detaching it"
-            );
-            detach(path)?;
-        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => stale(path)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir_all(path).map_err(|e| bad(path, format!("cannot create: {e}")))?;
         }
@@ -99,12 +100,18 @@ pub fn mount_point(path: &Path) -> Result<PathBuf, MountError> {
         Ok(m) if !m.is_dir() => return Err(bad(path, "is not a directory")),
         Ok(_) => {
             if let Some(fstype) = mounted_type(path) {
-                return Err(bad(
-                    path,
-                    format!(
-                        "is already a mount point ({fstype}); is another MosaicFS running? Unmount it first"
-                    ),
-                ));
+                // The kernel may answer `stat` from its cache; listing asks the (dead) daemon.
+                match std::fs::read_dir(path) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => stale(path)?,
+                    _ => {
+                        return Err(bad(
+                            path,
+                            format!(
+                                "is already a mount point ({fstype}); is another MosaicFS running? Unmount it first"
+                            ),
+                        ))
+                    }
+                }
             }
         }
     }

@@ -1,0 +1,146 @@
+//! A real FUSE mount of the core in this process (the test runs as root here, as in CI), with
+//! a source whose reads of `slow*` files take seconds: listing, `stat` and reading other files
+//! answer while more slow reads are in flight than there are data workers.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::doc::{fixtures, ConflictPolicy, FileSource, MountEntry, MountSource, StepResult, Strategy};
+use crate::doc::{FileStatus, VirtualDirectoryDoc};
+use crate::ids::{DirId, Inode, NodeId, Rev};
+use crate::label_cache::LabelCache;
+use crate::store::Store;
+use crate::vfs::{Content, LocalSource, OpenError, WatchedFiles};
+use crate::vtree::Listings;
+
+struct SlowSource {
+    inner: WatchedFiles,
+    delay: Duration,
+}
+
+struct SlowContent {
+    inner: Box<dyn Content>,
+    delay: Duration,
+}
+
+impl Content for SlowContent {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::thread::sleep(self.delay);
+        self.inner.read_at(buf, offset)
+    }
+    fn file(&self) -> Option<&std::fs::File> {
+        None
+    }
+}
+
+impl LocalSource for SlowSource {
+    fn open(&self, export_path: &str) -> Result<Box<dyn Content>, OpenError> {
+        let inner = self.inner.open(export_path)?;
+        if Path::new(export_path).file_name().is_some_and(|n| n.to_string_lossy().starts_with("slow")) {
+            Ok(Box::new(SlowContent { inner, delay: self.delay }))
+        } else {
+            Ok(inner)
+        }
+    }
+}
+
+fn index(store: &Store, node: &NodeId, path: &Path) {
+    let p = path.to_str().unwrap();
+    let mut f = fixtures::file(p);
+    f.source = FileSource::new(node.clone(), p).unwrap();
+    f.name = f.source.name().to_owned();
+    f.rev = Rev::NONE;
+    f.inode = Inode::generate();
+    f.size = std::fs::metadata(path).unwrap().len();
+    f.status = FileStatus::Active;
+    store.put(f.into()).unwrap();
+}
+
+#[test]
+fn listing_answers_while_slow_reads_are_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let node: NodeId = "node-here".parse().unwrap();
+    let store = Store::open_in_memory().unwrap();
+    let now = fixtures::ts("2026-11-25T12:00:00Z");
+    let dir = |path: &str, mounts: Vec<MountEntry>| VirtualDirectoryDoc {
+        id: if path == "/" { DirId::root() } else { DirId::generate() },
+        rev: Rev::NONE,
+        virtual_path: path.into(),
+        name: path.trim_start_matches('/').into(),
+        inode: if path == "/" { Inode::ROOT } else { Inode::generate() },
+        system: path == "/",
+        enforce_steps_on_children: false,
+        mounts,
+        created_at: now,
+        updated_at: now,
+    };
+    store.put(dir("/", vec![]).into()).unwrap();
+    let entry = MountEntry {
+        mount_id: "m".into(),
+        source: MountSource { node_id: node.clone(), export_path: src.to_str().unwrap().into() },
+        steps: vec![],
+        default_result: StepResult::Include,
+        strategy: Strategy::PrefixReplace,
+        conflict_policy: ConflictPolicy::LastWriteWins,
+    };
+    store.put(dir("/docs", vec![entry]).into()).unwrap();
+    for i in 0..12 {
+        std::fs::write(src.join(format!("slow{i}.bin")), vec![i as u8; 64 * 1024]).unwrap();
+        index(&store, &node, &src.join(format!("slow{i}.bin")));
+    }
+    std::fs::write(src.join("fast.txt"), b"fast").unwrap();
+    index(&store, &node, &src.join("fast.txt"));
+
+    let vfs = Arc::new(Vfs::new(
+        store,
+        node,
+        Arc::new(Listings::new(LabelCache::default(), Duration::from_secs(5))),
+        Arc::new(SlowSource {
+            inner: WatchedFiles::new(std::slice::from_ref(&src)),
+            delay: Duration::from_secs(3),
+        }),
+    ));
+    let mp = tmp.path().join("mnt");
+    let options = VfsConfig { passthrough: false, ..VfsConfig::default() };
+    let mounted = mount(vfs, &mp, &options).expect("FUSE mount (the tests run as root with fuse3 installed)");
+
+    // More slow reads than data workers, each stuck in the source for seconds.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..12)
+        .map(|i| {
+            let (path, finished) = (mp.join(format!("docs/slow{i}.bin")), finished.clone());
+            std::thread::spawn(move || {
+                let bytes = std::fs::read(path).unwrap();
+                finished.fetch_add(1, Ordering::SeqCst);
+                bytes
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(finished.load(Ordering::SeqCst), 0, "the slow reads are in flight");
+
+    let names: Vec<String> = std::fs::read_dir(mp.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 13);
+    assert_eq!(std::fs::metadata(mp.join("docs/slow3.bin")).unwrap().len(), 64 * 1024);
+    let statfs_ok = std::process::Command::new("df").arg(&mp).output().unwrap().status.success();
+    assert!(statfs_ok);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "ls, stat and statfs answered while every slow read was still waiting"
+    );
+
+    for (i, r) in readers.into_iter().enumerate() {
+        assert_eq!(r.join().unwrap(), vec![i as u8; 64 * 1024]);
+    }
+    mounted.unmount().unwrap();
+    assert!(std::fs::read_dir(&mp).unwrap().next().is_none(), "unmounted");
+}
