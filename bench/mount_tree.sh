@@ -3,13 +3,15 @@
 # anchor benchmarks): `mosaicfs up` indexes SRC into a fresh data directory, a virtual directory
 # /NAME mounting SRC (prefix_replace, no steps) is created through the REST API, and once the
 # agent's replica has it `mosaicfs up` is restarted with the tree mounted at MP. The script then
-# waits for that process; SIGTERM/SIGINT stop it (which unmounts).
+# waits for that process; SIGTERM/SIGINT stop it (which unmounts). Run again with the same
+# MOUNT_DATA, it mounts the existing index at once (a fresh mount of the same tree).
 #
 # usage: bench/mount_tree.sh SRC MP [NAME]      (NAME default: tree → files at MP/tree/...)
 # env:   MOSAICFS (the binary), MOUNT_DATA (data directory; default: a fresh temp dir),
 #        MOUNT_EXTRA (extra agent.toml lines for the mounted run, e.g. "passthrough = false"
 #        goes under [vfs])
 set -euo pipefail
+trap 'echo "mount_tree.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 SRC=$(cd "$1" && pwd)
 MP=$2
 NAME=${3:-tree}
@@ -41,7 +43,9 @@ stop() {
 }
 trap 'stop; exit 0' TERM INT
 
-# Phase 1: index and define the directory (unmounted).
+# Phase 1: index and define the directory (unmounted); skipped when MOUNT_DATA already holds it.
+READY=$DATA/ready-$NAME
+if [ ! -f "$READY" ]; then
 write_config
 "$MOSAICFS" up --config "$CONF" --listen 127.0.0.1:0 > "$LOG" 2>&1 &
 PID=$!
@@ -52,9 +56,10 @@ KEY=$(sed -n 1p "$DATA/data/secrets/admin.secret"); SECRET=$(sed -n 2p "$DATA/da
 NODE=$(cat "$DATA/data/node_id")
 TOKEN=$(curl -sfk "$URL/api/auth/login" -H 'content-type: application/json' \
   -d "{\"access_key_id\":\"$KEY\",\"secret\":\"$SECRET\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-curl -sfk -o /dev/null -X POST "$URL/api/vfs/directories/$NAME" -H "authorization: Bearer $TOKEN" \
-  -H 'content-type: application/json' \
-  -d "{\"mounts\":[{\"mount_id\":\"src\",\"source\":{\"node_id\":\"$NODE\",\"export_path\":\"$SRC\"},\"default_result\":\"include\",\"strategy\":\"prefix_replace\",\"conflict_policy\":\"last_write_wins\"}]}"
+BODY="{\"mounts\":[{\"mount_id\":\"src\",\"source\":{\"node_id\":\"$NODE\",\"export_path\":\"$SRC\"},\"default_result\":\"include\",\"strategy\":\"prefix_replace\",\"conflict_policy\":\"last_write_wins\"}]}"
+CODE=$(curl -sk -o "$DATA/create.json" -w '%{http_code}' -X POST "$URL/api/vfs/directories/$NAME" \
+  -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$BODY")
+if [ "$CODE" != 201 ]; then echo "creating /$NAME: HTTP $CODE $(cat "$DATA/create.json")" >&2; stop; exit 1; fi
 # Wait until the replica holds the directory and the index is complete (the crawl finished).
 WANT=$(find "$SRC" -type f | wc -l)
 for _ in $(seq 1 3000); do
@@ -72,6 +77,8 @@ EOF
   sleep 0.2
 done
 stop
+touch "$READY"
+fi
 
 # Phase 2: the same node, mounted.
 write_config mount

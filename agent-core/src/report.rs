@@ -148,9 +148,12 @@ pub fn write_utilization(store: &Store, src: &Sources) -> Result<Written, StoreE
     }
     let mut paths = src.watch_paths.clone();
     paths.push(src.data_dir.clone());
+    let id = UtilizationId::for_snapshot(&src.node_id, now.timestamp());
+    // Two snapshots in one second (a restart) share an id: the later one replaces the earlier.
+    let rev = store.get(&id.clone().into())?.map(|d| d.rev()).unwrap_or(Rev::NONE);
     let snapshot = UtilizationSnapshotDoc {
-        id: UtilizationId::for_snapshot(&src.node_id, now.timestamp()),
-        rev: Rev::NONE,
+        id,
+        rev,
         node_id: src.node_id.clone(),
         captured_at: now,
         storage: paths.iter().filter_map(|p| storage(p)).collect(),

@@ -36,13 +36,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::doc::{
-    ConflictPolicy, DocType, Document, FileDoc, MountEntry, StepResult, Strategy, VirtualDirectoryDoc,
-};
+use crate::doc::{ConflictPolicy, DocType, Document, MountEntry, StepResult, Strategy, VirtualDirectoryDoc};
 use crate::ids::{AnnotationId, DirId, FileId, Inode, Label, NodeId, PluginName, Seq};
 use crate::labels::LabelIndex;
 use crate::rules::{Facts, Inherited, Pipeline, RuleError};
-use crate::store::{Store, StoreError};
+use crate::store::{ListedFile, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VtreeError {
@@ -222,7 +220,7 @@ pub fn synthesized_inode(dir: &DirId, sub: &str) -> Inode {
 
 /// A candidate file as the steps see it.
 struct Candidate<'a> {
-    file: &'a FileDoc,
+    file: &'a ListedFile,
     rel_path: &'a str,
     labels: &'a LabelIndex,
     store: &'a Store,
@@ -233,7 +231,7 @@ impl Facts for Candidate<'_> {
         self.rel_path
     }
     fn node_id(&self) -> &NodeId {
-        &self.file.source.node_id
+        &self.file.node_id
     }
     fn size(&self) -> u64 {
         self.file.size
@@ -246,7 +244,7 @@ impl Facts for Candidate<'_> {
     }
     fn has_label(&self, label: &Label) -> bool {
         let f = self.file;
-        self.labels.has_label(&f.id, &f.source.node_id, &f.source.export_path, label)
+        self.labels.has_label(&f.id, &f.node_id, &f.export_path, label)
     }
     fn annotation(&self, plugin: &PluginName) -> Option<serde_json::Value> {
         match self.store.get(&AnnotationId::for_file(&self.file.id, plugin).into()) {
@@ -264,7 +262,7 @@ fn below<'a>(export_path: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A file admitted by a mount, before names are settled.
 struct Admitted {
-    file: FileDoc,
+    file: ListedFile,
     policy: ConflictPolicy,
 }
 
@@ -360,9 +358,12 @@ fn evaluate(
             Strategy::Flatten => Vec::new(),
         };
         for file in files {
-            let Some(rel) = below(&file.source.export_path, &source.export_path) else { continue };
+            let Some(rel) = below(&file.export_path, &source.export_path) else { continue };
             let candidate = Candidate { file: &file, rel_path: rel, labels, store };
-            if pipeline.evaluate(&candidate, now) == StepResult::Include && seen.insert(file.id.clone()) {
+            // A file admitted by two mounts is listed once (one mount sees each file once).
+            if pipeline.evaluate(&candidate, now) == StepResult::Include
+                && (mounts.len() == 1 || seen.insert(file.id.clone()))
+            {
                 admitted.push(Admitted { file, policy: mount.conflict_policy });
             }
         }
@@ -381,28 +382,29 @@ fn evaluate(
             kind: EntryKind::Directory { dir_id: None },
         });
     }
-    for entry in settle_names(admitted, &entries) {
-        entries.insert(entry.name.clone(), entry);
-    }
+    let files = settle_names(admitted, &entries);
+    let mut all: Vec<Entry> = entries.into_values().chain(files).collect();
+    // Names are unique (settle_names avoids the directories' names); one sort orders them.
+    all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let inode = if sub.is_empty() { dir.inode } else { synthesized_inode(&dir.id, sub) };
     Ok(Listing {
         path: String::new(),
         inode,
         dir_id: dir.id.clone(),
         dir_rev: dir.rev,
-        entries: entries.into_values().collect(),
+        entries: all,
         seq: store.committed_seq(),
     })
 }
 
-fn file_entry(name: String, f: FileDoc) -> Entry {
+fn file_entry(name: String, f: ListedFile) -> Entry {
     Entry {
         name,
         inode: f.inode,
         kind: EntryKind::File {
             file_id: f.id,
-            node_id: f.source.node_id,
-            export_path: f.source.export_path,
+            node_id: f.node_id,
+            export_path: f.export_path,
             size: f.size,
             mtime: f.mtime,
             mime: f.mime,
@@ -419,14 +421,35 @@ fn suffixed(name: &str, suffix: &str) -> String {
 }
 
 /// Applies the conflict policies: the file entries, with unique names that avoid `taken`.
-fn settle_names(admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) -> Vec<Entry> {
-    let mut by_name: BTreeMap<String, Vec<Admitted>> = BTreeMap::new();
-    for a in admitted {
-        by_name.entry(a.file.name.clone()).or_default().push(a);
-    }
-    let mut out = Vec::new();
-    let mut used: HashSet<String> = taken.keys().cloned().collect();
-    for (name, mut group) in by_name {
+fn settle_names(mut admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) -> Vec<Entry> {
+    // Candidates mostly arrive sorted by name (one query per source directory): a stable sort
+    // is then one pass, and equal names sit together.
+    admitted.sort_by(|a, b| a.file.name.cmp(&b.file.name));
+    let plain: Vec<String> = {
+        let mut names: Vec<String> = admitted.iter().map(|a| a.file.name.clone()).collect();
+        names.dedup();
+        names
+    };
+    // A name is in use when a directory has it, a group keeps it plainly, or a suffix made it.
+    let mut suffixed_names: HashSet<String> = HashSet::new();
+    let in_use = |name: &str, suffixed_names: &HashSet<String>| {
+        taken.contains_key(name)
+            || plain.binary_search_by(|p| p.as_str().cmp(name)).is_ok()
+            || suffixed_names.contains(name)
+    };
+    let mut out = Vec::with_capacity(admitted.len());
+    let mut rest = admitted.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut group = vec![first];
+        while rest.peek().is_some_and(|n| n.file.name == group[0].file.name) {
+            group.extend(rest.next());
+        }
+        let name = group[0].file.name.clone();
+        if group.len() == 1 && !taken.contains_key(&name) {
+            let a = group.pop().expect("one member");
+            out.push(file_entry(name, a.file));
+            continue;
+        }
         let lww = group.iter().all(|a| a.policy == ConflictPolicy::LastWriteWins);
         if lww {
             // Newest first; the others are hidden.
@@ -436,18 +459,21 @@ fn settle_names(admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) -> Vec
             // Oldest keeps the plain name.
             group.sort_by(|a, b| a.file.mtime.cmp(&b.file.mtime).then_with(|| a.file.id.cmp(&b.file.id)));
         }
+        let mut plain_free = !taken.contains_key(&name);
         for a in group {
-            let mut candidate = name.clone();
-            if used.contains(&candidate) {
-                let node = a.file.source.node_id.to_string();
-                candidate = suffixed(&name, &node);
-                let mut n = 2;
-                while used.contains(&candidate) {
-                    candidate = suffixed(&name, &format!("{node} {n}"));
-                    n += 1;
-                }
+            if plain_free {
+                plain_free = false;
+                out.push(file_entry(name.clone(), a.file));
+                continue;
             }
-            used.insert(candidate.clone());
+            let node = a.file.node_id.to_string();
+            let mut candidate = suffixed(&name, &node);
+            let mut n = 2;
+            while in_use(&candidate, &suffixed_names) {
+                candidate = suffixed(&name, &format!("{node} {n}"));
+                n += 1;
+            }
+            suffixed_names.insert(candidate.clone());
             out.push(file_entry(candidate, a.file));
         }
     }

@@ -23,6 +23,11 @@ use crate::vfs::{Attr, Kind, Vfs, VfsError};
 const META_THREADS: usize = 4;
 const DATA_THREADS: usize = 8;
 
+thread_local! {
+    /// Each data worker reads into its own buffer, allocated once (a read is at most 1 MiB).
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 const PASSTHROUGH_UNKNOWN: u8 = 0;
 const PASSTHROUGH_ON: u8 = 1;
 const PASSTHROUGH_OFF: u8 = 2;
@@ -201,9 +206,18 @@ impl Filesystem for Adapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.data(move |s| match s.vfs.read(fh.0, offset, size) {
-            Ok(bytes) => reply.data(&bytes),
-            Err(e) => reply.error(err(&e)),
+        self.data(move |s| {
+            READ_BUFFER.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                let size = size as usize;
+                if buf.len() < size {
+                    buf.resize(size, 0);
+                }
+                match s.vfs.read(fh.0, offset, &mut buf[..size]) {
+                    Ok(n) => reply.data(&buf[..n]),
+                    Err(e) => reply.error(err(&e)),
+                }
+            })
         });
     }
 

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applied, PullStats, PULL_CHECKPOINT};
 pub use outbox::PUSH_CHECKPOINT;
-pub use query::{Change, FileEntry, RawDoc, StoreStats};
+pub use query::{Change, FileEntry, ListedFile, RawDoc, StoreStats};
 pub use schema::CURRENT_VERSION;
 pub use search::{NameHits, NameQuery};
 pub use write::{PutError, Written};

@@ -41,6 +41,19 @@ pub struct FileEntry {
     pub rev: Rev,
 }
 
+/// An active file as listings see it (its `files` row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedFile {
+    pub id: FileId,
+    pub node_id: NodeId,
+    pub export_path: String,
+    pub name: String,
+    pub size: u64,
+    pub mtime: chrono::DateTime<chrono::Utc>,
+    pub mime: Option<String>,
+    pub inode: Inode,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     /// Live (not tombstoned) documents per type.
@@ -104,10 +117,19 @@ pub(super) mod sql {
     );
     pub const ENTRIES_UNDER: &str =
         concat!("SELECT ", entry_columns!(), " FROM files WHERE ", under!(), " ORDER BY export_parent, name");
-    pub const FILES_IN_DIR: &str =
-        "SELECT id FROM files WHERE node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name";
+    /// What a listing needs, from the `files` projection alone (no document is parsed).
+    macro_rules! listed_columns {
+        () => {
+            "id, export_parent, name, size, mtime_ns, inode, mime FROM files WHERE "
+        };
+    }
+    pub const FILES_IN_DIR: &str = concat!(
+        "SELECT ",
+        listed_columns!(),
+        "node_id = ?1 AND export_parent = ?2 AND status = 0 ORDER BY name"
+    );
     pub const FILES_UNDER: &str =
-        concat!("SELECT id FROM files WHERE ", under!(), " AND status = 0 ORDER BY export_parent, name");
+        concat!("SELECT ", listed_columns!(), under!(), " AND status = 0 ORDER BY export_parent, name");
     /// Keyset pagination over every node's files in primary-key order.
     pub const FILES_PAGE: &str = "SELECT id, node_id, export_parent, name FROM files
         WHERE status = 0 AND (node_id, export_parent, name) > (?1, ?2, ?3)
@@ -150,6 +172,20 @@ fn under_params(dir: &str) -> [String; 3] {
     let base = dir.trim_end_matches('/');
     let exact = if base.is_empty() { "/".to_owned() } else { base.to_owned() };
     [exact, format!("{base}/"), format!("{base}0")]
+}
+
+fn listed_row(node: &NodeId, r: &rusqlite::Row<'_>) -> rusqlite::Result<ListedFile> {
+    let name: String = r.get(2)?;
+    Ok(ListedFile {
+        id: parse_id(r.get(0)?, 0)?,
+        node_id: node.clone(),
+        export_path: crate::doc::join_path(&r.get::<_, String>(1)?, &name),
+        name,
+        size: r.get::<_, i64>(3)? as u64,
+        mtime: chrono::DateTime::from_timestamp_nanos(r.get(4)?),
+        inode: Inode(r.get::<_, i64>(5)? as u64),
+        mime: r.get(6)?,
+    })
 }
 
 pub(super) fn bodies_of_files(
@@ -319,25 +355,22 @@ impl Store {
     }
 
     /// Active file documents directly in directory `parent` on `node`, by name.
-    pub fn files_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<FileDoc>> {
+    pub fn files_in_dir(&self, node: &NodeId, parent: &str) -> Result<Vec<ListedFile>> {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::FILES_IN_DIR)?;
-            let ids: Vec<String> =
-                st.query_map([node.as_str(), parent], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            bodies_of_files(c, ids)
+            let rows = st.query_map([node.as_str(), parent], |r| listed_row(node, r))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
     /// Active file documents whose `export_parent` is `dir` or below it (a mount's candidates),
     /// in one range of the primary key.
-    pub fn files_under(&self, node: &NodeId, dir: &str) -> Result<Vec<FileDoc>> {
+    pub fn files_under(&self, node: &NodeId, dir: &str) -> Result<Vec<ListedFile>> {
         let [exact, lo, hi] = under_params(dir);
         self.read(|c| {
             let mut st = c.prepare_cached(sql::FILES_UNDER)?;
-            let ids: Vec<String> = st
-                .query_map([node.as_str(), &exact, &lo, &hi], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            bodies_of_files(c, ids)
+            let rows = st.query_map([node.as_str(), &exact, &lo, &hi], |r| listed_row(node, r))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 

@@ -45,6 +45,10 @@ const MIGRATIONS: &[&str] = &[
          file_id TEXT NOT NULL UNIQUE
      );
      CREATE VIRTUAL TABLE name_fts USING fts5(name, content='', contentless_delete=1, tokenize='trigram');",
+    // 3: each file's mime in the projection, so a directory listing reads one table and parses
+    // no document (ARCHITECTURE §3.1).
+    "ALTER TABLE files ADD COLUMN mime TEXT;
+     UPDATE files SET mime = (SELECT json_extract(body, '$.mime') FROM docs WHERE docs.id = files.id);",
 ];
 
 /// The triggers that keep `name_rows`/`name_fts` equal to the active rows of `files`

@@ -114,7 +114,14 @@ fn file_queries_respect_directory_boundaries() {
         .collect();
     ok(s.put_many(docs).unwrap());
     let node = fixtures::node();
-    let names = |v: Vec<crate::doc::FileDoc>| v.into_iter().map(|f| f.source.export_path).collect::<Vec<_>>();
+    let names = |v: Vec<super::ListedFile>| v.into_iter().map(|f| f.export_path).collect::<Vec<_>>();
+    let x = s.files_in_dir(&node, "/a").unwrap().pop().unwrap();
+    let doc = s.file_by_path(&node, "/a/x.txt").unwrap().unwrap();
+    assert_eq!(
+        (x.id, x.name, x.size, x.mtime, x.mime, x.inode),
+        (doc.id, doc.name, doc.size, doc.mtime, doc.mime, doc.inode),
+        "a listed file carries its document's facts"
+    );
     assert_eq!(names(s.files_in_dir(&node, "/a").unwrap()), vec!["/a/x.txt"]);
     assert_eq!(names(s.files_under(&node, "/a").unwrap()), vec!["/a/x.txt", "/a/b/y.pdf", "/a/b/c/z.PDF"]);
     assert_eq!(names(s.files_under(&node, "/a/").unwrap()).len(), 3);
@@ -438,4 +445,22 @@ fn pulled_batches_apply_newer_revisions_with_their_checkpoint() {
     // The outbox holds what this node wrote (its node document, merged again), not what it pulled.
     let out: Vec<String> = s.outbox(Seq(0), 100).unwrap().into_iter().map(|c| c.id.to_string()).collect();
     assert_eq!(out, vec![mine.id.to_string()]);
+}
+
+#[test]
+fn migration_3_fills_the_mime_of_files_already_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let mut f = file("/a/report.pdf");
+    f.rev = Rev::NONE;
+    let s = Store::open(&path).unwrap();
+    s.put(f.clone().into()).unwrap();
+    drop(s);
+    // Back to a version-2 store: no mime column.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE files DROP COLUMN mime; PRAGMA user_version = 2;").unwrap();
+    drop(conn);
+    let s = Store::open(&path).unwrap();
+    let listed = s.files_in_dir(&fixtures::node(), "/a").unwrap();
+    assert_eq!(listed[0].mime.as_deref(), Some("application/pdf"));
 }

@@ -381,11 +381,12 @@ pub(super) fn project_file(
     };
     let changed = tx
         .prepare_cached(
-            "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev, mime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(node_id, export_parent, name) DO UPDATE SET
                  id = excluded.id, size = excluded.size, mtime_ns = excluded.mtime_ns,
-                 inode = excluded.inode, status = excluded.status, rev = excluded.rev
+                 inode = excluded.inode, status = excluded.status, rev = excluded.rev,
+                 mime = excluded.mime
              WHERE files.id = excluded.id OR files.status <> 0",
         )
         .and_then(|mut s| {
@@ -398,7 +399,8 @@ pub(super) fn project_file(
                 mtime_ns(f),
                 f.inode.0 as i64,
                 status,
-                rev.0 as i64
+                rev.0 as i64,
+                f.mime
             ])
         })
         .map_err(sql)?;

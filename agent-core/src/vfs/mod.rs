@@ -300,8 +300,8 @@ impl Vfs {
         Ok(Opened { fh, content })
     }
 
-    /// Reads up to `size` bytes at `offset` (fewer only at the end of the file).
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
+    /// Reads into `buf` at `offset`: fills it, short only at the end of the file.
+    pub fn read(&self, fh: u64, offset: u64, buf: &mut [u8]) -> Result<usize, VfsError> {
         let content = self
             .files
             .lock()
@@ -309,10 +309,7 @@ impl Vfs {
             .get(&fh)
             .cloned()
             .ok_or(VfsError::BadHandle)?;
-        let mut buf = vec![0u8; size as usize];
-        let n = content.read_at(&mut buf, offset)?;
-        buf.truncate(n);
-        Ok(buf)
+        Ok(content.read_at(buf, offset)?)
     }
 
     pub fn release(&self, fh: u64) {

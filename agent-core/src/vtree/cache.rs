@@ -118,10 +118,18 @@ impl Listings {
                 return Ok(Some(hit));
             }
         }
+        let started = Instant::now();
         if self.labels.seq() < store.committed_seq() {
             self.labels.catch_up(store)?;
         }
         let listing = self.labels.with(|index| list(store, &tree, index, path, crate::doc::now()))?;
+        tracing::debug!(
+            operation = "vtree.list",
+            path,
+            entries = listing.as_ref().map_or(0, |l| l.entries.len()),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "listing evaluated"
+        );
         Ok(listing.map(|l| {
             let l = Arc::new(l);
             self.readdir.put(l.clone());

@@ -4,7 +4,7 @@
 use chrono::Duration;
 
 use super::*;
-use crate::doc::{fixtures, FileSource, FileStatus, MountSource, OnMatch, Step, StepOp};
+use crate::doc::{fixtures, FileDoc, FileSource, FileStatus, MountSource, OnMatch, Step, StepOp};
 use crate::ids::Rev;
 
 fn now() -> DateTime<Utc> {
