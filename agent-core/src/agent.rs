@@ -66,7 +66,7 @@ impl Agent {
         if let Some(client) = &hub {
             restore_own_documents(&store, client).await?;
         }
-        // Built before anything is offered that evaluates directories (the mount, issue 6).
+        // Built before anything that evaluates directories (the mount) is offered.
         let labels = store.run(LabelCache::build).await?;
         let label_follower = labels.follow(store.clone(), Duration::from_millis(200));
         let vfs = Arc::new(Vfs::new(

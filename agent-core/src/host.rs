@@ -14,3 +14,17 @@ pub fn hostname() -> String {
         _ => "localhost".into(),
     }
 }
+
+/// Lowers the calling thread's CPU priority (nice +10) for background work such as crawling, so
+/// that interactive work — a directory listed through the mount — wins a busy CPU. Threads it
+/// spawns inherit the priority. Linux only (there `nice` is per thread); elsewhere a no-op.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority on the calling thread (who = 0) has no memory-safety preconditions.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "background priority not set");
+        }
+    }
+}

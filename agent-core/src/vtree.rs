@@ -425,6 +425,18 @@ fn settle_names(mut admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) ->
     // Candidates mostly arrive sorted by name (one query per source directory): a stable sort
     // is then one pass, and equal names sit together.
     admitted.sort_by(|a, b| a.file.name.cmp(&b.file.name));
+    let clash = admitted.windows(2).any(|w| w[0].file.name == w[1].file.name)
+        || (!taken.is_empty() && admitted.iter().any(|a| taken.contains_key(&a.file.name)));
+    if !clash {
+        // The common case: every file keeps its own name.
+        return admitted
+            .into_iter()
+            .map(|mut a| {
+                let name = std::mem::take(&mut a.file.name);
+                file_entry(name, a.file)
+            })
+            .collect();
+    }
     let plain: Vec<String> = {
         let mut names: Vec<String> = admitted.iter().map(|a| a.file.name.clone()).collect();
         names.dedup();

@@ -112,6 +112,7 @@ impl IndexWorker {
         let thread = std::thread::Builder::new()
             .name("mosaicfs-indexer".into())
             .spawn(move || {
+                crate::host::background_priority();
                 if let Err(e) = run.main(rx) {
                     tracing::error!(operation = "index", error = %e, "indexing stopped after a store error");
                 }
