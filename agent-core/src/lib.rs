@@ -13,6 +13,8 @@
 //! - [`vtree`] — the virtual tree: path resolution and directory listings (readdir evaluation).
 //! - [`vfs`] — the filesystem core over the virtual tree: lookup, getattr, readdir, open, read
 //!   (feature `node`).
+//! - [`cache`] — the cache of remote files: keys, block maps, `index.db` and eviction planning
+//!   (feature `node`; its read paths arrive with remote reads).
 //! - [`mount`] — the FUSE adapter over [`vfs`] (`fuser`), read-only (feature `node`).
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
@@ -33,6 +35,8 @@
 #[cfg(feature = "node")]
 pub mod agent;
 pub mod auth;
+#[cfg(all(feature = "node", unix))]
+pub mod cache;
 pub mod config;
 #[cfg(feature = "node")]
 pub mod crawler;
