@@ -40,7 +40,7 @@ impl Content for File {
 pub enum OpenError {
     #[error("{0} is gone")]
     Gone(String),
-    #[error("{path} resolves to {resolved}, outside every watch path")]
+    #[error("{path} resolves to {resolved}, outside the directories it may be read from")]
     Escapes { path: String, resolved: PathBuf },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
@@ -62,29 +62,30 @@ impl WatchedFiles {
         let roots = watch_paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
         WatchedFiles { roots }
     }
-
-    fn check(&self, export_path: &str) -> Result<PathBuf, OpenError> {
-        let resolved = Path::new(export_path).canonicalize().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => OpenError::Gone(export_path.to_owned()),
-            _ => OpenError::Io { path: export_path.to_owned(), source: e },
-        })?;
-        if self.roots.iter().any(|root| resolved.starts_with(root)) {
-            Ok(resolved)
-        } else {
-            Err(OpenError::Escapes { path: export_path.to_owned(), resolved })
-        }
-    }
 }
 
 impl LocalSource for WatchedFiles {
     fn open(&self, export_path: &str) -> Result<Box<dyn Content>, OpenError> {
-        let resolved = self.check(export_path)?;
-        match File::open(&resolved) {
-            Ok(f) if f.metadata().map(|m| m.is_file()).unwrap_or(false) => Ok(Box::new(f)),
-            Ok(_) => Err(OpenError::Gone(export_path.to_owned())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OpenError::Gone(export_path.to_owned())),
-            Err(e) => Err(OpenError::Io { path: export_path.to_owned(), source: e }),
-        }
+        Ok(Box::new(open_within(Path::new(export_path), &self.roots)?))
+    }
+}
+
+/// Opens the regular file at `path` for reading if its canonical path (symlinks resolved) lies
+/// under one of `roots` (canonical themselves).
+pub fn open_within(path: &Path, roots: &[PathBuf]) -> Result<File, OpenError> {
+    let shown = path.display().to_string();
+    let resolved = path.canonicalize().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OpenError::Gone(shown.clone()),
+        _ => OpenError::Io { path: shown.clone(), source: e },
+    })?;
+    if !roots.iter().any(|root| resolved.starts_with(root)) {
+        return Err(OpenError::Escapes { path: shown, resolved });
+    }
+    match File::open(&resolved) {
+        Ok(f) if f.metadata().map(|m| m.is_file()).unwrap_or(false) => Ok(f),
+        Ok(_) => Err(OpenError::Gone(shown)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OpenError::Gone(shown)),
+        Err(e) => Err(OpenError::Io { path: shown, source: e }),
     }
 }
 

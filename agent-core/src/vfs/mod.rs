@@ -15,11 +15,13 @@
 //!   indexed from the source); a deleted document is `NotFound`.
 //! - **Directories** are read from a snapshot taken at `opendir`, so a listing that changes
 //!   while `ls` pages through it never repeats or skips an entry.
-//! - **Reads** (tier 1): the file must live on this node; it is opened through a
-//!   [`LocalSource`], which checks the path against the watch paths. Files on other nodes fail
-//!   with [`VfsError::Remote`] until remote reads exist.
+//! - **Reads**: tier 1, a file of this node, is opened through a [`LocalSource`], which checks
+//!   the path against the watch paths. Tiers 2 and 3, another node's file reachable through a
+//!   network mount or a sync folder of this node ([`network`]), are opened there. Otherwise the
+//!   read fails with [`VfsError::Remote`] until remote reads exist.
 
 pub mod local;
+mod network;
 mod nodes;
 #[cfg(test)]
 mod tests;
@@ -30,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::doc::{Document, FileStatus};
-use crate::ids::{FileId, Inode, NodeId};
+use crate::ids::{FileId, Inode, NodeDocId, NodeId};
 use crate::store::{Store, StoreError};
 use crate::vtree::{EntryKind, Listing, Listings, VtreeError};
 
@@ -273,31 +275,61 @@ impl Vfs {
             return Err(VfsError::ReadOnly);
         }
         let f = self.file_doc(&file_id)?;
-        if f.source.node_id != self.node_id {
-            tracing::warn!(
-                operation = "vfs.open",
-                file_id = %f.id,
-                node_id = %f.source.node_id,
-                path = %f.source.export_path,
-                "file lives on another node; remote reads are not supported yet"
-            );
-            return Err(VfsError::Remote { file: f.id, node: f.source.node_id });
-        }
-        let content: Arc<dyn Content> = match self.local.open(&f.source.export_path) {
-            Ok(c) => Arc::from(c),
-            Err(OpenError::Gone(_)) => return Err(VfsError::NotFound),
-            Err(e @ OpenError::Escapes { .. }) => {
-                tracing::warn!(operation = "vfs.open", file_id = %f.id, error = %e, "read refused");
-                return Err(VfsError::Refused(e.to_string()));
-            }
-            Err(OpenError::Io { path, source }) => {
-                tracing::warn!(operation = "vfs.open", file_id = %f.id, path, error = %source, "cannot open");
-                return Err(VfsError::Io(source));
-            }
+        let content: Arc<dyn Content> = if f.source.node_id == self.node_id {
+            self.open_local(&f)?
+        } else {
+            self.open_through_network_mount(&f)?
         };
         let fh = self.handle();
         self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, content.clone());
         Ok(Opened { fh, content })
+    }
+
+    /// Tier 1: the file lives here.
+    fn open_local(&self, f: &crate::doc::FileDoc) -> Result<Arc<dyn Content>, VfsError> {
+        match self.local.open(&f.source.export_path) {
+            Ok(c) => Ok(Arc::from(c)),
+            Err(OpenError::Gone(_)) => Err(VfsError::NotFound),
+            Err(e @ OpenError::Escapes { .. }) => {
+                tracing::warn!(operation = "vfs.open", file_id = %f.id, error = %e, "read refused");
+                Err(VfsError::Refused(e.to_string()))
+            }
+            Err(OpenError::Io { path, source }) => {
+                tracing::warn!(operation = "vfs.open", file_id = %f.id, path, error = %source, "cannot open");
+                Err(VfsError::Io(source))
+            }
+        }
+    }
+
+    /// Tiers 2 and 3: another node's file through a network mount or sync folder of this node.
+    fn open_through_network_mount(&self, f: &crate::doc::FileDoc) -> Result<Arc<dyn Content>, VfsError> {
+        let mounts = match self.store.get(&NodeDocId::for_node(&self.node_id).into())? {
+            Some(Document::Node(n)) => n.network_mounts,
+            _ => Vec::new(),
+        };
+        let (file, skipped) = network::open(&mounts, f);
+        for s in &skipped {
+            tracing::info!(
+                operation = "vfs.open",
+                file_id = %f.id,
+                mount_id = %s.mount_id,
+                reason = %s.reason,
+                "network mount passed over"
+            );
+        }
+        match file {
+            Some(file) => Ok(Arc::new(file)),
+            None => {
+                tracing::warn!(
+                    operation = "vfs.open",
+                    file_id = %f.id,
+                    node_id = %f.source.node_id,
+                    path = %f.source.export_path,
+                    "file lives on another node and no network mount serves it; remote reads are not supported yet"
+                );
+                Err(VfsError::Remote { file: f.id.clone(), node: f.source.node_id.clone() })
+            }
+        }
     }
 
     /// Reads into `buf` at `offset`: fills it, short only at the end of the file.

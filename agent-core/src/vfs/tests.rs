@@ -14,7 +14,7 @@ use crate::doc::{
     fixtures, ConflictPolicy, FileDoc, FileSource, MountEntry, MountSource, OnMatch, Step, StepOp,
     StepResult, Strategy, VirtualDirectoryDoc,
 };
-use crate::ids::{DirId, Rev};
+use crate::ids::{DirId, NodeDocId, Rev};
 use crate::label_cache::LabelCache;
 
 fn node() -> NodeId {
@@ -267,6 +267,103 @@ fn the_root_lists_empty_before_any_directory_document() {
     assert_eq!(snap.entry(1).unwrap().name, "..");
     assert!(snap.entry(2).is_none());
     assert_eq!(vfs.getattr(ROOT).unwrap().kind, Kind::Directory);
+}
+
+fn nas() -> NodeId {
+    "node-nas".parse().unwrap()
+}
+
+/// A file document of the NAS (another node), as replication brings it.
+fn nas_file(store: &Store, path: &str, size: u64) {
+    let mut f = fixtures::file(path);
+    f.source = FileSource::new(nas(), path).unwrap();
+    f.name = f.source.name().to_owned();
+    f.rev = Rev::NONE;
+    f.inode = Inode::generate();
+    f.size = size;
+    store.put(f.into()).unwrap();
+}
+
+fn network_mount(
+    id: &str,
+    kind: crate::doc::NetworkMountType,
+    base: &str,
+    local: &Path,
+    priority: i32,
+) -> crate::doc::NetworkMount {
+    crate::doc::NetworkMount {
+        mount_id: id.into(),
+        mount_type: kind,
+        remote_node_id: nas(),
+        remote_base_export_path: base.into(),
+        local_mount_path: local.to_str().unwrap().into(),
+        priority,
+    }
+}
+
+#[test]
+fn another_nodes_files_are_read_through_network_mounts_and_sync_folders() {
+    use crate::doc::NetworkMountType::{Cifs, IcloudLocal, Nfs};
+    let fx = fixture(Duration::ZERO);
+    // Local directories stand in for an SMB share, an NFS mount and an iCloud Drive folder.
+    let (smb, nfs, icloud) =
+        (fx.dir.path().join("smb"), fx.dir.path().join("nfs"), fx.dir.path().join("icloud"));
+    for d in [&smb, &nfs, &icloud] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(smb.join("a.txt"), b"hello").unwrap();
+    std::fs::write(nfs.join("a.txt"), b"HELLO").unwrap();
+    std::fs::write(smb.join("b.txt"), b"abc").unwrap();
+    std::fs::write(nfs.join("b.txt"), b"abcdef").unwrap(); // stale: the index says 3 bytes
+    std::fs::write(icloud.join("c.jpg"), b"jpeg").unwrap();
+    std::fs::write(fx.dir.path().join("outside"), b"12").unwrap();
+    std::os::unix::fs::symlink(fx.dir.path().join("outside"), smb.join("escape.txt")).unwrap();
+    for (path, size) in [
+        ("/srv/media/a.txt", 5),
+        ("/srv/media/b.txt", 3),
+        ("/srv/photos/c.jpg", 4),
+        ("/srv/media/gone.txt", 1),
+        ("/srv/media/escape.txt", 2),
+    ] {
+        nas_file(&fx.store, path, size);
+    }
+    let Some(Document::Node(mut me)) = fixtures::all().into_iter().find(|d| matches!(d, Document::Node(_)))
+    else {
+        panic!("a node fixture")
+    };
+    me.id = NodeDocId::for_node(&node());
+    me.node_id = node();
+    me.rev = Rev::NONE;
+    me.network_mounts = vec![
+        network_mount("smb", Cifs, "/srv/media", &smb, 0),
+        network_mount("nfs", Nfs, "/srv/media/", &nfs, 5),
+        network_mount("icloud", IcloudLocal, "/srv/photos", &icloud, 99),
+    ];
+    fx.store.put(me.into()).unwrap();
+    let mut mount = mount_of(Path::new("/srv"), false);
+    mount.source.node_id = nas();
+    fx.store.put(vdir("/nas", vec![mount]).into()).unwrap();
+
+    let read_all = |rel: &str| -> Result<Vec<u8>, VfsError> {
+        let mut ino = ROOT;
+        for part in rel.split('/') {
+            ino = fx.vfs.lookup(ino, part)?.ino;
+        }
+        let o = fx.vfs.open(ino, false)?;
+        let mut buf = vec![0u8; 64];
+        let n = fx.vfs.read(o.fh, 0, &mut buf)?;
+        fx.vfs.release(o.fh);
+        Ok(buf[..n].to_vec())
+    };
+    assert_eq!(read_all("nas/media/a.txt").unwrap(), b"HELLO", "the NFS mount has the higher priority");
+    assert_eq!(read_all("nas/media/b.txt").unwrap(), b"abc", "a stale copy is passed over");
+    assert_eq!(read_all("nas/photos/c.jpg").unwrap(), b"jpeg", "tier 3: the sync folder");
+    assert!(matches!(read_all("nas/media/gone.txt"), Err(VfsError::Remote { .. })), "no mount has it");
+    assert!(matches!(read_all("nas/media/escape.txt"), Err(VfsError::Remote { .. })), "escaping symlink");
+    // iCloud evicts the photo: only its placeholder is left; the read falls through.
+    std::fs::remove_file(icloud.join("c.jpg")).unwrap();
+    std::fs::write(icloud.join(".c.jpg.icloud"), b"plist").unwrap();
+    assert!(matches!(read_all("nas/photos/c.jpg"), Err(VfsError::Remote { .. })));
 }
 
 // ---- the reference model ---------------------------------------------------------------
