@@ -28,3 +28,29 @@ pub fn background_priority() {
         }
     }
 }
+
+/// Size and use of a file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    /// What an unprivileged writer may still use.
+    pub available_bytes: u64,
+}
+
+/// The file system holding `path` (`statvfs`); `None` if it cannot be read.
+pub fn disk_space(path: &std::path::Path) -> Option<DiskSpace> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let frsize = st.f_frsize as u64;
+    Some(DiskSpace {
+        total_bytes: st.f_blocks as u64 * frsize,
+        used_bytes: (st.f_blocks as u64).saturating_sub(st.f_bfree as u64) * frsize,
+        available_bytes: st.f_bavail as u64 * frsize,
+    })
+}

@@ -121,19 +121,12 @@ pub fn write_status(store: &Store, src: &Sources) -> Result<Written, StoreError>
 
 /// Space on the file system holding `path` (`None` if it cannot be read).
 fn storage(path: &std::path::Path) -> Option<StorageUsage> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let frsize = st.f_frsize as u64;
+    let space = crate::host::disk_space(path)?;
     Some(StorageUsage {
         path: path.display().to_string(),
-        total_bytes: st.f_blocks as u64 * frsize,
-        used_bytes: (st.f_blocks as u64).saturating_sub(st.f_bfree as u64) * frsize,
-        available_bytes: st.f_bavail as u64 * frsize,
+        total_bytes: space.total_bytes,
+        used_bytes: space.used_bytes,
+        available_bytes: space.available_bytes,
     })
 }
 

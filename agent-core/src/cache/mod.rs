@@ -4,12 +4,16 @@
 //! - [`block_map`]: which byte ranges of a large (block-mode) file are present.
 //! - [`index`]: `cache/index.db` — entries, staleness, LRU eviction planning under a size cap and
 //!   a free-space floor, counting bytes actually allocated on disk.
+//! - [`store`]: the cache directory — staged full downloads committed only when their digest
+//!   and size match, verified ranges written into sparse files, eviction on the insert path,
+//!   open files pinned, stale entries dropped at lookup.
 //!
-//! Not built yet (issue 7): the transfer server and client that fill it, the full-file and
-//! block-mode read paths, shared in-flight fetches.
+//! Not built yet (issue 7): the transfer server and client that fill it, the reads through the
+//! mount that use it, shared in-flight fetches.
 
 pub mod block_map;
 pub mod index;
+pub mod store;
 
 use sha2::{Digest, Sha256};
 
