@@ -123,6 +123,11 @@ impl Agent {
             data_dir: config.data_dir.clone(),
             worker: Arc::new(worker.status_source()),
             sync: sync.as_ref().map(Replication::state),
+            mount: mounted.as_ref().map(|m| {
+                let probe: Arc<dyn Fn() -> crate::mount::MountState + Send + Sync> =
+                    Arc::new(m.state_source());
+                probe
+            }),
         };
         let reporter = report::spawn(
             store.clone(),

@@ -23,6 +23,8 @@ pub struct Sources {
     pub data_dir: PathBuf,
     pub worker: Arc<dyn Fn() -> WorkerStatus + Send + Sync>,
     pub sync: Option<SharedState>,
+    /// The mount's state, when the tree is mounted.
+    pub mount: Option<Arc<dyn Fn() -> crate::mount::MountState + Send + Sync>>,
 }
 
 fn subsystem(health: Health, message: Option<String>) -> SubsystemStatus {
@@ -80,6 +82,26 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
         };
         subsystems.insert("sync".to_owned(), status);
         recent_errors = s.recent_errors;
+    }
+    if let Some(mount) = &src.mount {
+        let m = mount();
+        let status = if m.serving {
+            let reads = match m.passthrough {
+                Some(true) => "local reads by FUSE passthrough",
+                Some(false) => "local reads through the agent",
+                None => "no file opened yet",
+            };
+            subsystem(Health::Healthy, Some(format!("mounted at {} ({reads})", m.mount_point.display())))
+        } else {
+            subsystem(
+                Health::Degraded,
+                Some(format!(
+                    "{} was unmounted from outside the agent; restart the agent to mount it again",
+                    m.mount_point.display()
+                )),
+            )
+        };
+        subsystems.insert("mount".to_owned(), status);
     }
     let overall = subsystems.values().fold(Health::Healthy, |acc, s| worst(acc, s.health));
     let mut watch_paths = Vec::new();
@@ -201,6 +223,7 @@ mod tests {
             data_dir: std::env::temp_dir(),
             worker: Arc::new(move || worker.clone()),
             sync: None,
+            mount: None,
         }
     }
 

@@ -30,7 +30,7 @@ impl MountedUp {
     /// A node whose agent.toml has `[vfs] mount_point = <tmp>/mnt` plus `vfs_extra` lines, a
     /// short readdir cache and attribute TTL, and a fast watcher; not started yet ([`Self::launch`]).
     pub fn new(vfs_extra: &str) -> MountedUp {
-        let node = NodeDir::new("[watcher]\ndebounce_ms = 100\n");
+        let node = NodeDir::new("[watcher]\ndebounce_ms = 100\n[sync]\nstatus_interval_secs = 1\n");
         let mount = node.tmp.path().join("mnt");
         let mut text = std::fs::read_to_string(&node.config).expect("agent.toml");
         text.push_str(&format!(
@@ -140,6 +140,22 @@ impl MountedUp {
                 .status()
         });
         assert_eq!(status.as_u16(), 201, "create /{name}");
+    }
+
+    /// The `mount` subsystem's message in this node's `agent_status` document, if written yet.
+    pub fn mount_status(&self) -> Option<String> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.node.store_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        let body: String = conn
+            .query_row("SELECT body FROM docs WHERE id = ?1", [format!("status::{}", self.node_id)], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+        doc.pointer("/subsystems/mount/message")?.as_str().map(str::to_owned)
     }
 
     /// Waits until `rel` (below the mount) exists.

@@ -186,6 +186,18 @@ fn a_stale_mount_is_cleaned_and_mount_problems_are_clear_errors() {
     up.create_dir("docs", &docs, serde_json::json!([]));
     up.wait_visible("docs/f.txt");
 
+    // agent_status reports the mount; an unmount from outside the agent shows as degraded.
+    wait_for("the mount in agent_status", Duration::from_secs(60), || {
+        up.mount_status().filter(|m| m.starts_with(&format!("mounted at {}", up.mount.display())))
+    });
+    run(Command::new("umount").arg(&up.mount));
+    wait_for("the outside unmount in agent_status", Duration::from_secs(60), || {
+        up.mount_status().filter(|m| m.contains("unmounted from outside the agent"))
+    });
+    up.stop();
+    up.launch();
+    up.wait_visible("docs/f.txt");
+
     // SIGKILL leaves a dead mount behind; the next start detaches it and mounts again.
     up.kill();
     let e = std::fs::read_dir(up.mount.join("docs")).map(drop).unwrap_err();

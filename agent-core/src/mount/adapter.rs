@@ -43,6 +43,8 @@ pub struct Shared {
     passthrough: AtomicU8,
     /// Backing files registered for passthrough, by file handle (closed on release).
     backing: Mutex<HashMap<u64, BackingId>>,
+    /// Cleared when the session ends (an unmount, whoever asked for it).
+    serving: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -62,6 +64,7 @@ impl Shared {
                 PASSTHROUGH_OFF
             }),
             backing: Mutex::new(HashMap::new()),
+            serving: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -81,6 +84,10 @@ impl Shared {
                 "FUSE passthrough not used; reads go through MosaicFS"
             );
         }
+    }
+
+    pub fn serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed)
     }
 
     pub fn shutdown(&self) {
@@ -150,6 +157,11 @@ impl Filesystem for Adapter {
             self.shared.passthrough_off("the kernel refused the stacking depth");
         }
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        self.shared.serving.store(false, Ordering::Relaxed);
+        tracing::info!(operation = "mount", "FUSE session ended");
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

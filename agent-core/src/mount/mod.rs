@@ -24,6 +24,16 @@ use crate::vfs::{Vfs, VfsError};
 
 pub use prepare::{detach, MountError};
 
+/// What the mount is doing (for `agent_status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountState {
+    pub mount_point: PathBuf,
+    /// False once the session ended without the agent asking (`fusermount3 -u` by hand).
+    pub serving: bool,
+    /// Whether local reads use FUSE passthrough (`None` until the first open).
+    pub passthrough: Option<bool>,
+}
+
 /// A mounted tree; [`Mounted::unmount`] ends it (dropping it unmounts too).
 pub struct Mounted {
     session: Option<fuser::BackgroundSession>,
@@ -78,6 +88,16 @@ impl Mounted {
     /// Whether local reads go through FUSE passthrough (known after the first open).
     pub fn passthrough(&self) -> Option<bool> {
         self.state.passthrough_in_use()
+    }
+
+    /// A probe of the mount's state that outlives this borrow (the status reporter holds it).
+    pub fn state_source(&self) -> impl Fn() -> MountState + Send + Sync + 'static {
+        let (state, mount_point) = (self.state.clone(), self.mount_point.clone());
+        move || MountState {
+            mount_point: mount_point.clone(),
+            serving: state.serving(),
+            passthrough: state.passthrough_in_use(),
+        }
     }
 
     /// Unmounts and waits for the session to end. A mount still in use (a shell sitting in
