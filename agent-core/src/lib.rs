@@ -17,6 +17,7 @@
 //!   (feature `node`; its read paths arrive with remote reads).
 //! - [`mount`] — the FUSE adapter over [`vfs`] (`fuser`), read-only (feature `node`).
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
+//! - [`transfer`] — the endpoint that serves this node's files to other agents (feature `node`).
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
@@ -59,6 +60,8 @@ pub mod secrets;
 pub mod store;
 #[cfg(feature = "node")]
 pub mod sync;
+#[cfg(all(feature = "node", unix))]
+pub mod transfer;
 pub mod transfer_token;
 #[cfg(all(feature = "node", unix))]
 pub mod vfs;

@@ -1,0 +1,193 @@
+//! The transfer endpoint over real HTTP on loopback (plain TCP here; the agent's TLS listener is
+//! not built yet), with reqwest reading the `Digest` trailer as a requesting agent will.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+
+use super::serve::{router, Served};
+use crate::doc::{fixtures, FileSource, FileStatus};
+use crate::ids::{FileId, Inode, NodeId, Rev};
+use crate::store::Store;
+use crate::transfer_token::{TransferSigner, TransferVerifier};
+use crate::vfs::WatchedFiles;
+
+fn me() -> NodeId {
+    "node-serving".parse().unwrap()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    watched: std::path::PathBuf,
+    store: Store,
+    signer: TransferSigner,
+    base: String,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let store = Store::open_in_memory().unwrap();
+    let (signer, _private_pem) = TransferSigner::generate().unwrap();
+    let public = signer.public_key().to_owned();
+    let served = Arc::new(Served {
+        store: store.clone(),
+        node_id: me(),
+        files: Arc::new(WatchedFiles::new(std::slice::from_ref(&watched))),
+        verifier: TransferVerifier::from_public_key(&public).unwrap(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(served)).await;
+    });
+    Fixture { dir, watched, store, signer, base }
+}
+
+/// Writes a file and indexes it as this node's (size and mtime from the disk).
+fn index(store: &Store, node: &NodeId, path: &Path, bytes: &[u8]) -> FileId {
+    std::fs::write(path, bytes).unwrap();
+    let p = path.to_str().unwrap();
+    let mut f = fixtures::file(p);
+    f.source = FileSource::new(node.clone(), p).unwrap();
+    f.name = f.source.name().to_owned();
+    f.rev = Rev::NONE;
+    f.inode = Inode::generate();
+    f.size = bytes.len() as u64;
+    f.mtime = chrono::DateTime::from(std::fs::metadata(path).unwrap().modified().unwrap());
+    f.status = FileStatus::Active;
+    store.put(f.clone().into()).unwrap();
+    f.id
+}
+
+struct Fetched {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    trailers: Option<reqwest::header::HeaderMap>,
+    broken: bool,
+}
+
+async fn fetch(base: &str, file: &FileId, token: Option<&str>, range: Option<&str>) -> Fetched {
+    let mut rq =
+        reqwest::Client::new().get(format!("{base}/api/agent/transfer/{file}")).header("te", "trailers");
+    if let Some(t) = token {
+        rq = rq.bearer_auth(t);
+    }
+    if let Some(r) = range {
+        rq = rq.header("range", r);
+    }
+    let resp: axum::http::Response<reqwest::Body> = rq.send().await.unwrap().into();
+    let (parts, mut body) = resp.into_parts();
+    let (mut bytes, mut trailers, mut broken) = (Vec::new(), None, false);
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => match f.into_data() {
+                Ok(d) => bytes.extend_from_slice(&d),
+                Err(f) => trailers = f.into_trailers().ok(),
+            },
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    Fetched { status: parts.status.as_u16(), headers: parts.headers, body: bytes, trailers, broken }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha-256={}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes)))
+}
+
+fn token(fx: &Fixture, server: &NodeId, file: &FileId) -> String {
+    fx.signer.issue("node-asking", server, file, chrono::Utc::now().timestamp(), 60).unwrap().0
+}
+
+#[tokio::test]
+async fn whole_files_and_ranges_end_with_the_digest_of_what_was_sent() {
+    let fx = fixture().await;
+    let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    let id = index(&fx.store, &me(), &fx.watched.join("big.bin"), &bytes);
+    let t = token(&fx, &me(), &id);
+
+    let got = fetch(&fx.base, &id, Some(&t), None).await;
+    assert_eq!(got.status, 200);
+    assert!(!got.broken);
+    assert_eq!(got.body, bytes, "several chunks, in order");
+    let trailer = got.trailers.expect("a Digest trailer");
+    assert_eq!(trailer["digest"].to_str().unwrap(), digest_of(&bytes));
+    assert_eq!(got.headers["accept-ranges"], "bytes");
+
+    let got = fetch(&fx.base, &id, Some(&t), Some("bytes=300000-300099")).await;
+    assert_eq!(got.status, 206);
+    assert_eq!(got.headers["content-range"], "bytes 300000-300099/700000");
+    assert_eq!(got.body, &bytes[300_000..300_100]);
+    assert_eq!(got.trailers.unwrap()["digest"].to_str().unwrap(), digest_of(&bytes[300_000..300_100]));
+
+    let got = fetch(&fx.base, &id, Some(&t), Some("bytes=-10")).await;
+    assert_eq!((got.status, got.body.as_slice()), (206, &bytes[699_990..]));
+
+    let got = fetch(&fx.base, &id, Some(&t), Some("bytes=700000-")).await;
+    assert_eq!(got.status, 416);
+    assert_eq!(got.headers["content-range"], "bytes */700000");
+
+    let empty = index(&fx.store, &me(), &fx.watched.join("empty"), b"");
+    let got = fetch(&fx.base, &empty, Some(&token(&fx, &me(), &empty)), None).await;
+    assert_eq!((got.status, got.body.len()), (200, 0));
+    assert_eq!(got.trailers.unwrap()["digest"].to_str().unwrap(), digest_of(b""));
+}
+
+#[tokio::test]
+async fn tokens_files_and_paths_are_checked() {
+    let fx = fixture().await;
+    let id = index(&fx.store, &me(), &fx.watched.join("a.txt"), b"alpha");
+    let other = index(&fx.store, &me(), &fx.watched.join("b.txt"), b"beta");
+    let json_code = |f: &Fetched| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
+        v["error"]["code"].as_str().unwrap().to_owned()
+    };
+
+    let got = fetch(&fx.base, &id, None, None).await;
+    assert_eq!((got.status, json_code(&got)), (401, "unauthorized".into()));
+    let got = fetch(&fx.base, &id, Some(&token(&fx, &me(), &other)), None).await;
+    assert_eq!(got.status, 401, "a token for another file");
+    let got = fetch(&fx.base, &id, Some(&token(&fx, &"node-else".parse().unwrap(), &id)), None).await;
+    assert_eq!(got.status, 401, "a token for another node");
+    let (stranger, _) = TransferSigner::generate().unwrap();
+    let forged = stranger.issue("x", &me(), &id, chrono::Utc::now().timestamp(), 60).unwrap().0;
+    assert_eq!(fetch(&fx.base, &id, Some(&forged), None).await.status, 401, "not the hub's key");
+
+    // Another node's file is not served here, even with a valid token.
+    let mut theirs = fixtures::file("/elsewhere/x");
+    theirs.rev = Rev::NONE;
+    fx.store.put(theirs.clone().into()).unwrap();
+    let got = fetch(&fx.base, &theirs.id, Some(&token(&fx, &me(), &theirs.id)), None).await;
+    assert_eq!((got.status, json_code(&got)), (404, "not_found".into()));
+
+    // A symlink in the watched tree that leads out of it.
+    let outside = fx.dir.path().join("secret");
+    std::fs::write(&outside, b"s").unwrap();
+    let link = fx.watched.join("link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let mut l = fixtures::file(link.to_str().unwrap());
+    l.source = FileSource::new(me(), link.to_str().unwrap()).unwrap();
+    l.rev = Rev::NONE;
+    l.size = 1;
+    fx.store.put(l.clone().into()).unwrap();
+    let got = fetch(&fx.base, &l.id, Some(&token(&fx, &me(), &l.id)), None).await;
+    assert_eq!((got.status, json_code(&got)), (403, "forbidden".into()));
+
+    // Changed on disk since it was indexed: the requester's view is stale.
+    std::fs::write(fx.watched.join("a.txt"), b"alpha, longer now").unwrap();
+    let got = fetch(&fx.base, &id, Some(&token(&fx, &me(), &id)), None).await;
+    assert_eq!((got.status, json_code(&got)), (409, "changed".into()));
+    // Gone from disk.
+    std::fs::remove_file(fx.watched.join("b.txt")).unwrap();
+    let got = fetch(&fx.base, &other, Some(&token(&fx, &me(), &other)), None).await;
+    assert_eq!(got.status, 404);
+    assert_eq!(fetch(&fx.base, &id, Some("x"), None).await.status, 401);
+}
