@@ -191,3 +191,40 @@ async fn tokens_files_and_paths_are_checked() {
     assert_eq!(got.status, 404);
     assert_eq!(fetch(&fx.base, &id, Some("x"), None).await.status, 401);
 }
+
+#[tokio::test]
+async fn a_file_that_changes_while_it_is_sent_ends_without_a_digest() {
+    let fx = fixture().await;
+    let path = fx.watched.join("growing.bin");
+    let bytes = vec![3u8; 8 << 20];
+    let id = index(&fx.store, &me(), &path, &bytes);
+    let t = token(&fx, &me(), &id);
+    let rq = reqwest::Client::new()
+        .get(format!("{}/api/agent/transfer/{id}", fx.base))
+        .header("te", "trailers")
+        .bearer_auth(&t);
+    let resp: axum::http::Response<reqwest::Body> = rq.send().await.unwrap().into();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    // The reader is at most a few chunks ahead (the channel is bounded): change the file now.
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+    let (mut trailers, mut broken) = (None, false);
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(t) = f.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    assert!(broken, "the body is cut short");
+    assert!(trailers.is_none(), "no digest vouches for what was sent");
+}
