@@ -41,7 +41,6 @@ pub struct Agent {
     sync: Option<Replication>,
     labels: LabelCache,
     label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
-    vfs: Arc<Vfs>,
     mounted: Option<Mounted>,
 }
 
@@ -69,15 +68,15 @@ impl Agent {
         // Built before anything that evaluates directories (the mount) is offered.
         let labels = store.run(LabelCache::build).await?;
         let label_follower = labels.follow(store.clone(), Duration::from_millis(200));
-        let vfs = Arc::new(Vfs::new(
-            store.clone(),
-            node_id.clone(),
-            Arc::new(Listings::new(labels.clone(), config.vfs.readdir_ttl)),
-            Arc::new(WatchedFiles::new(&config.watch_paths)),
-        ));
         let mounted = match &config.vfs.mount_point {
             Some(mp) => {
-                let (vfs, mp, options) = (vfs.clone(), mp.clone(), config.vfs.clone());
+                let vfs = Arc::new(Vfs::new(
+                    store.clone(),
+                    node_id.clone(),
+                    Arc::new(Listings::new(labels.clone(), config.vfs.readdir_ttl)),
+                    Arc::new(WatchedFiles::new(&config.watch_paths)),
+                ));
+                let (mp, options) = (mp.clone(), config.vfs.clone());
                 let mounted = tokio::task::spawn_blocking(move || crate::mount::mount(vfs, &mp, &options))
                     .await
                     .map_err(|e| StoreError::Task(e.to_string()))?;
@@ -145,14 +144,8 @@ impl Agent {
             sync,
             labels,
             label_follower: Some(label_follower),
-            vfs,
             mounted,
         })
-    }
-
-    /// The filesystem core over this node's replica (what the mount serves).
-    pub fn vfs(&self) -> &Arc<Vfs> {
-        &self.vfs
     }
 
     /// Where the virtual tree is mounted, if it is.

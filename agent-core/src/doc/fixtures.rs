@@ -267,3 +267,32 @@ pub fn all() -> Vec<Document> {
         }),
     ]
 }
+
+/// An unsaved, active file document of `node` at `path`, with a fresh id and inode (as the
+/// indexer makes one; tests set size and mtime as they need).
+pub fn new_file(node: &NodeId, path: &str) -> FileDoc {
+    let mut f = file(path);
+    f.source = FileSource::new(node.clone(), path).expect("fixture path");
+    f.name = f.source.name().to_owned();
+    f.rev = Rev::NONE;
+    f.inode = Inode::generate();
+    f.status = FileStatus::Active;
+    f
+}
+
+/// An unsaved virtual directory at `path` with `mounts` (the root gets its fixed id and inode).
+pub fn new_dir(path: &str, mounts: Vec<MountEntry>) -> VirtualDirectoryDoc {
+    let now = ts("2026-11-25T12:00:00Z");
+    VirtualDirectoryDoc {
+        id: if path == "/" { DirId::root() } else { DirId::generate() },
+        rev: Rev::NONE,
+        virtual_path: path.into(),
+        name: path.rsplit('/').next().unwrap_or("").into(),
+        inode: if path == "/" { Inode::ROOT } else { Inode::generate() },
+        system: path == "/",
+        enforce_steps_on_children: false,
+        mounts,
+        created_at: now,
+        updated_at: now,
+    }
+}

@@ -85,11 +85,6 @@ impl Mounted {
         &self.mount_point
     }
 
-    /// Whether local reads go through FUSE passthrough (known after the first open).
-    pub fn passthrough(&self) -> Option<bool> {
-        self.state.passthrough_in_use()
-    }
-
     /// A probe of the mount's state that outlives this borrow (the status reporter holds it).
     pub fn state_source(&self) -> impl Fn() -> MountState + Send + Sync + 'static {
         let (state, mount_point) = (self.state.clone(), self.mount_point.clone());

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::doc::{fixtures, ConflictPolicy, FileSource, MountEntry, MountSource, StepResult, Strategy};
-use crate::doc::{FileStatus, VirtualDirectoryDoc};
-use crate::ids::{DirId, Inode, NodeId, Rev};
+use crate::doc::{fixtures, ConflictPolicy, MountEntry, MountSource, StepResult, Strategy};
+use crate::ids::NodeId;
 use crate::label_cache::LabelCache;
 use crate::store::Store;
 use crate::vfs::{Content, LocalSource, OpenError, WatchedFiles};
@@ -48,14 +47,8 @@ impl LocalSource for SlowSource {
 }
 
 fn index(store: &Store, node: &NodeId, path: &Path) {
-    let p = path.to_str().unwrap();
-    let mut f = fixtures::file(p);
-    f.source = FileSource::new(node.clone(), p).unwrap();
-    f.name = f.source.name().to_owned();
-    f.rev = Rev::NONE;
-    f.inode = Inode::generate();
+    let mut f = fixtures::new_file(node, path.to_str().unwrap());
     f.size = std::fs::metadata(path).unwrap().len();
-    f.status = FileStatus::Active;
     store.put(f.into()).unwrap();
 }
 
@@ -66,19 +59,7 @@ fn listing_answers_while_slow_reads_are_in_flight() {
     std::fs::create_dir_all(&src).unwrap();
     let node: NodeId = "node-here".parse().unwrap();
     let store = Store::open_in_memory().unwrap();
-    let now = fixtures::ts("2026-11-25T12:00:00Z");
-    let dir = |path: &str, mounts: Vec<MountEntry>| VirtualDirectoryDoc {
-        id: if path == "/" { DirId::root() } else { DirId::generate() },
-        rev: Rev::NONE,
-        virtual_path: path.into(),
-        name: path.trim_start_matches('/').into(),
-        inode: if path == "/" { Inode::ROOT } else { Inode::generate() },
-        system: path == "/",
-        enforce_steps_on_children: false,
-        mounts,
-        created_at: now,
-        updated_at: now,
-    };
+    let dir = fixtures::new_dir;
     store.put(dir("/", vec![]).into()).unwrap();
     let entry = MountEntry {
         mount_id: "m".into(),

@@ -9,8 +9,8 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
 use super::serve::{router, Served};
-use crate::doc::{fixtures, FileSource, FileStatus};
-use crate::ids::{FileId, Inode, NodeId, Rev};
+use crate::doc::fixtures;
+use crate::ids::{FileId, NodeId, Rev};
 use crate::store::Store;
 use crate::transfer_token::{TransferSigner, TransferVerifier};
 use crate::vfs::WatchedFiles;
@@ -51,15 +51,9 @@ async fn fixture() -> Fixture {
 /// Writes a file and indexes it as this node's (size and mtime from the disk).
 fn index(store: &Store, node: &NodeId, path: &Path, bytes: &[u8]) -> FileId {
     std::fs::write(path, bytes).unwrap();
-    let p = path.to_str().unwrap();
-    let mut f = fixtures::file(p);
-    f.source = FileSource::new(node.clone(), p).unwrap();
-    f.name = f.source.name().to_owned();
-    f.rev = Rev::NONE;
-    f.inode = Inode::generate();
+    let mut f = fixtures::new_file(node, path.to_str().unwrap());
     f.size = bytes.len() as u64;
     f.mtime = chrono::DateTime::from(std::fs::metadata(path).unwrap().modified().unwrap());
-    f.status = FileStatus::Active;
     store.put(f.clone().into()).unwrap();
     f.id
 }
@@ -173,9 +167,7 @@ async fn tokens_files_and_paths_are_checked() {
     std::fs::write(&outside, b"s").unwrap();
     let link = fx.watched.join("link");
     std::os::unix::fs::symlink(&outside, &link).unwrap();
-    let mut l = fixtures::file(link.to_str().unwrap());
-    l.source = FileSource::new(me(), link.to_str().unwrap()).unwrap();
-    l.rev = Rev::NONE;
+    let mut l = fixtures::new_file(&me(), link.to_str().unwrap());
     l.size = 1;
     fx.store.put(l.clone().into()).unwrap();
     let got = fetch(&fx.base, &l.id, Some(&token(&fx, &me(), &l.id)), None).await;

@@ -11,10 +11,10 @@ use proptest::strategy::Strategy as _;
 
 use super::*;
 use crate::doc::{
-    fixtures, ConflictPolicy, FileDoc, FileSource, MountEntry, MountSource, OnMatch, Step, StepOp,
-    StepResult, Strategy, VirtualDirectoryDoc,
+    fixtures, ConflictPolicy, FileDoc, MountEntry, MountSource, OnMatch, Step, StepOp, StepResult, Strategy,
+    VirtualDirectoryDoc,
 };
-use crate::ids::{DirId, NodeDocId, Rev};
+use crate::ids::{NodeDocId, Rev};
 use crate::label_cache::LabelCache;
 
 fn node() -> NodeId {
@@ -41,19 +41,7 @@ fn fixture(readdir_ttl: Duration) -> Fixture {
 }
 
 fn vdir(path: &str, mounts: Vec<MountEntry>) -> VirtualDirectoryDoc {
-    let now = fixtures::ts("2026-11-25T12:00:00Z");
-    VirtualDirectoryDoc {
-        id: if path == "/" { DirId::root() } else { DirId::generate() },
-        rev: Rev::NONE,
-        virtual_path: path.into(),
-        name: path.rsplit('/').next().unwrap_or("").into(),
-        inode: if path == "/" { Inode::ROOT } else { Inode::generate() },
-        system: path == "/",
-        enforce_steps_on_children: false,
-        mounts,
-        created_at: now,
-        updated_at: now,
-    }
+    fixtures::new_dir(path, mounts)
 }
 
 fn mount_of(prefix: &Path, only_txt: bool) -> MountEntry {
@@ -84,14 +72,7 @@ fn write_file(store: &Store, path: &Path, bytes: &[u8]) -> FileDoc {
     let export_path = path.to_str().unwrap();
     let mut f = match store.file_by_path(&node(), export_path).unwrap() {
         Some(existing) => existing,
-        None => {
-            let mut f = fixtures::file(export_path);
-            f.source = FileSource::new(node(), export_path).unwrap();
-            f.name = f.source.name().to_owned();
-            f.rev = Rev::NONE;
-            f.inode = Inode::generate();
-            f
-        }
+        None => fixtures::new_file(&node(), export_path),
     };
     f.size = bytes.len() as u64;
     f.mtime = chrono::DateTime::from(std::fs::metadata(path).unwrap().modified().unwrap());
@@ -219,11 +200,7 @@ fn files_of_other_nodes_and_escaping_paths_are_refused() {
     std::fs::write(&outside, b"s").unwrap();
     let link = docs.join("link.txt");
     std::os::unix::fs::symlink(&outside, &link).unwrap();
-    let mut l = fixtures::file(link.to_str().unwrap());
-    l.source = FileSource::new(node(), link.to_str().unwrap()).unwrap();
-    l.rev = Rev::NONE;
-    l.inode = Inode::generate();
-    fx.store.put(l.into()).unwrap();
+    fx.store.put(fixtures::new_file(&node(), link.to_str().unwrap()).into()).unwrap();
 
     let mix = fx.vfs.lookup(ROOT, "mix").unwrap();
     let r = fx.vfs.lookup(mix.ino, "r.txt").unwrap();
@@ -275,11 +252,7 @@ fn nas() -> NodeId {
 
 /// A file document of the NAS (another node), as replication brings it.
 fn nas_file(store: &Store, path: &str, size: u64) {
-    let mut f = fixtures::file(path);
-    f.source = FileSource::new(nas(), path).unwrap();
-    f.name = f.source.name().to_owned();
-    f.rev = Rev::NONE;
-    f.inode = Inode::generate();
+    let mut f = fixtures::new_file(&nas(), path);
     f.size = size;
     store.put(f.into()).unwrap();
 }
