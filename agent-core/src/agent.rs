@@ -9,9 +9,12 @@ use crate::ids::NodeId;
 use crate::label_cache::LabelCache;
 use crate::mount::Mounted;
 use crate::node::{self, Announce, NodeInfo};
+use crate::remote::{Remote, RemoteOptions};
 use crate::report;
 use crate::store::{Store, StoreError};
 use crate::sync::{HubClient, HubError, OnLongOutage, Replication, SyncState};
+use crate::transfer::listen::TransferServer;
+use crate::transfer::serve::Served;
 use crate::vfs::{Vfs, WatchedFiles};
 use crate::vtree::Listings;
 use crate::watcher::{IndexWorker, WorkerError, WorkerStatus};
@@ -28,6 +31,10 @@ pub enum AgentError {
     Hub(#[from] HubError),
     #[error("mount: {0}")]
     Mount(#[from] crate::mount::MountError),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::listen::ListenError),
+    #[error("cache: {0}")]
+    Cache(#[from] crate::cache::store::CacheError),
 }
 
 /// A running agent.
@@ -42,6 +49,9 @@ pub struct Agent {
     labels: LabelCache,
     label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     mounted: Option<Mounted>,
+    transfer: Option<TransferServer>,
+    /// Fetches the hub's transfer key when it was not known at start.
+    key_fetch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Agent {
@@ -68,14 +78,26 @@ impl Agent {
         // Built before anything that evaluates directories (the mount) is offered.
         let labels = store.run(LabelCache::build).await?;
         let label_follower = labels.follow(store.clone(), Duration::from_millis(200));
+        // The transfer server and tier 4 need the hub (it issues the tokens).
+        let (transfer, key_fetch) = match &hub {
+            Some(client) if config.transfer.enabled => {
+                let (server, key_fetch) = start_transfer_server(&config, &store, &node_id, client).await?;
+                (Some(server), key_fetch)
+            }
+            _ => (None, None),
+        };
         let mounted = match &config.vfs.mount_point {
             Some(mp) => {
-                let vfs = Arc::new(Vfs::new(
+                let mut vfs = Vfs::new(
                     store.clone(),
                     node_id.clone(),
                     Arc::new(Listings::new(labels.clone(), config.vfs.readdir_ttl)),
                     Arc::new(WatchedFiles::new(&config.watch_paths)),
-                ));
+                );
+                if let Some(client) = &hub {
+                    vfs = vfs.with_remote(open_remote(&config, &store, client).await?);
+                }
+                let vfs = Arc::new(vfs);
                 let (mp, options) = (mp.clone(), config.vfs.clone());
                 let mounted = tokio::task::spawn_blocking(move || crate::mount::mount(vfs, &mp, &options))
                     .await
@@ -84,13 +106,17 @@ impl Agent {
                     Ok(m) => Some(m),
                     Err(e) => {
                         let _ = label_follower.0.send(());
+                        if let Some(t) = transfer {
+                            t.stop().await;
+                        }
                         return Err(e.into());
                     }
                 }
             }
             None => None,
         };
-        let info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
+        let mut info = NodeInfo::current(node_id.clone(), config.watch_paths.clone());
+        info.transfer = transfer.as_ref().map(|t| t.endpoint().clone());
         let start_info = info.clone();
         store.run(move |s| node::announce(s, &start_info, Announce::Start)).await?;
         tracing::info!(
@@ -145,7 +171,14 @@ impl Agent {
             labels,
             label_follower: Some(label_follower),
             mounted,
+            transfer,
+            key_fetch,
         })
+    }
+
+    /// Where other agents fetch this node's files, if it serves them.
+    pub fn transfer_endpoint(&self) -> Option<&crate::doc::TransferEndpoint> {
+        self.transfer.as_ref().map(TransferServer::endpoint)
     }
 
     /// Where the virtual tree is mounted, if it is.
@@ -183,6 +216,12 @@ impl Agent {
                 Ok(Err(e)) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
                 Err(e) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
             }
+        }
+        if let Some(task) = self.key_fetch.take() {
+            task.abort();
+        }
+        if let Some(transfer) = self.transfer.take() {
+            transfer.stop().await;
         }
         for (stop, task) in
             [self.heartbeat.take(), self.reporter.take(), self.label_follower.take()].into_iter().flatten()
@@ -230,6 +269,93 @@ fn spawn_heartbeat(
         }
     });
     (stop_tx, task)
+}
+
+/// The cache of other nodes' files and the reads through it (tier 4).
+async fn open_remote(
+    config: &AgentConfig,
+    store: &Store,
+    hub: &Arc<HubClient>,
+) -> Result<Arc<Remote>, AgentError> {
+    let limits = crate::cache::index::Limits {
+        max_bytes: config.cache.max_bytes,
+        min_free_bytes: config.cache.min_free_bytes,
+    };
+    let root = config.data_dir.join("cache");
+    let cache = tokio::task::spawn_blocking(move || crate::cache::store::Cache::open(&root, limits))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    let options = RemoteOptions {
+        full_file_threshold: config.cache.full_file_threshold,
+        cache_max_bytes: config.cache.max_bytes,
+    };
+    Ok(Arc::new(Remote::new(store.clone(), Arc::new(cache), hub.clone(), options)))
+}
+
+/// Where the hub's transfer-token key is kept once known (written by `agent init`).
+fn hub_key_path(config: &AgentConfig) -> std::path::PathBuf {
+    config.data_dir.join("keys/hub_transfer.pub")
+}
+
+/// Starts serving this node's files. The hub's key is read from `keys/hub_transfer.pub`, or
+/// asked of the hub (and kept); until it is known, requests are answered 503 and a task keeps
+/// asking every 30 s.
+async fn start_transfer_server(
+    config: &AgentConfig,
+    store: &Store,
+    node_id: &NodeId,
+    hub: &Arc<HubClient>,
+) -> Result<(TransferServer, Option<tokio::task::JoinHandle<()>>), AgentError> {
+    use crate::transfer_token::TransferVerifier;
+    let served = Arc::new(Served {
+        store: store.clone(),
+        node_id: node_id.clone(),
+        files: Arc::new(WatchedFiles::new(&config.watch_paths)),
+        verifier: std::sync::OnceLock::new(),
+        flip_faults: std::env::var(crate::transfer::serve::FAULT_FLIP_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+            .into(),
+    });
+    let path = hub_key_path(config);
+    let kept = tokio::fs::read_to_string(&path).await.ok();
+    if let Some(v) = kept.as_deref().and_then(|k| TransferVerifier::from_public_key(k).ok()) {
+        let _ = served.verifier.set(v);
+    }
+    let key_fetch = if served.verifier.get().is_none() {
+        let (served, hub) = (served.clone(), hub.clone());
+        Some(tokio::spawn(async move {
+            loop {
+                match hub.transfer_key().await {
+                    Ok(key) => match TransferVerifier::from_public_key(&key) {
+                        Ok(v) => {
+                            let _ = served.verifier.set(v);
+                            let bytes = format!("{key}\n").into_bytes();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                crate::tls::write_atomic(&path, &bytes, false)
+                            })
+                            .await;
+                            tracing::info!(operation = "transfer.key", "hub transfer key received and kept");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(operation = "transfer.key", error = %e, "the hub's transfer key is unusable")
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(operation = "transfer.key", error = %e, "cannot get the hub's transfer key yet")
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }))
+    } else {
+        None
+    };
+    let server =
+        TransferServer::start(&config.transfer, &config.data_dir, served, Some(hub.base_url())).await?;
+    Ok((server, key_fetch))
 }
 
 /// A joined node whose store holds none of its own files (a fresh node, or a lost `agent.db`)

@@ -36,6 +36,8 @@ pub struct AgentConfig {
     pub crawler: CrawlerConfig,
     pub watcher: WatcherConfig,
     pub vfs: VfsConfig,
+    pub transfer: TransferConfig,
+    pub cache: CacheConfig,
     pub log: LogConfig,
 }
 
@@ -133,6 +135,53 @@ impl Default for VfsConfig {
     }
 }
 
+/// The transfer server other agents fetch this node's files from (`[transfer]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferConfig {
+    /// Serve at all (only a node that has joined a control plane does: tokens come from the hub).
+    pub enabled: bool,
+    /// Where to listen (default `0.0.0.0:7848`).
+    pub listen: std::net::SocketAddr,
+    /// Whether `listen` was written in the file (if not, a busy default port falls back to any
+    /// free port instead of failing).
+    pub listen_explicit: bool,
+    /// The URL other agents use (`https://host:port`); default: this machine's address on the
+    /// route to the control plane, and the port listened on.
+    pub advertise: Option<String>,
+}
+
+pub const DEFAULT_TRANSFER_PORT: u16 = 7848;
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], DEFAULT_TRANSFER_PORT)),
+            listen_explicit: false,
+            advertise: None,
+        }
+    }
+}
+
+/// The cache of other nodes' files (`[cache]`, ARCHITECTURE §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Bytes the cache may hold on disk (default 10 GiB).
+    pub max_bytes: u64,
+    /// Free space left on the cache's volume at least (default 1 GiB).
+    pub min_free_bytes: u64,
+    /// Files smaller than this are fetched whole; larger ones by ranges (default 50 MiB).
+    pub full_file_threshold: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { max_bytes: 10 * 1024 * MIB, min_free_bytes: 1024 * MIB, full_file_threshold: 50 * MIB }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     /// A `tracing` filter (`info`, `agent_core=debug,info`).
@@ -161,7 +210,27 @@ struct RawConfig {
     #[serde(default)]
     vfs: RawVfs,
     #[serde(default)]
+    transfer: RawTransfer,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
     log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransfer {
+    enabled: Option<bool>,
+    listen: Option<String>,
+    advertise: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    max_mib: Option<u64>,
+    min_free_mib: Option<u64>,
+    full_file_threshold_mib: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -381,6 +450,23 @@ impl AgentConfig {
         if vfs.attr_ttl > Duration::from_secs(3600) {
             return Err(err("vfs.attr_ttl_ms", "must be at most 3600000 (an hour)".into()));
         }
+        let transfer = parse_transfer(raw.transfer, &err)?;
+        let dc = CacheConfig::default();
+        let mib = |field: &str, v: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+            Ok(positive(field, v, default / MIB)?.saturating_mul(MIB))
+        };
+        let cache = CacheConfig {
+            max_bytes: mib("cache.max_mib", raw.cache.max_mib, dc.max_bytes)?,
+            min_free_bytes: match raw.cache.min_free_mib {
+                Some(m) => m.saturating_mul(MIB),
+                None => dc.min_free_bytes,
+            },
+            full_file_threshold: mib(
+                "cache.full_file_threshold_mib",
+                raw.cache.full_file_threshold_mib,
+                dc.full_file_threshold,
+            )?,
+        };
         let level = raw.log.level.unwrap_or_else(|| "info".into());
         if level.trim().is_empty() {
             return Err(err("log.level", "is empty".into()));
@@ -401,6 +487,8 @@ impl AgentConfig {
             crawler,
             watcher,
             vfs,
+            transfer,
+            cache,
             log: LogConfig { level, dir: log_dir },
         })
     }
@@ -429,6 +517,8 @@ impl AgentConfig {
                 max_watches: None,
             },
             vfs: VfsConfig::default(),
+            transfer: TransferConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 
@@ -468,6 +558,35 @@ pub fn load_or_create_node_id(path: &Path) -> Result<NodeId, ConfigError> {
         }
         Err(e) => Err(err(format!("cannot read: {e}"))),
     }
+}
+
+fn parse_transfer(
+    raw: RawTransfer,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<TransferConfig, ConfigError> {
+    let d = TransferConfig::default();
+    let listen = match &raw.listen {
+        Some(l) => l.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+            err("transfer.listen", format!("{l:?} is not an address and port (like \"0.0.0.0:7848\")"))
+        })?,
+        None => d.listen,
+    };
+    let advertise = match raw.advertise {
+        Some(a) => {
+            let url = reqwest::Url::parse(a.trim())
+                .ok()
+                .filter(|u| u.scheme() == "https" && u.host().is_some() && u.path() == "/")
+                .ok_or_else(|| err("transfer.advertise", format!("{a:?} is not an https://host:port URL")))?;
+            Some(url.as_str().trim_end_matches('/').to_owned())
+        }
+        None => None,
+    };
+    Ok(TransferConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        listen,
+        listen_explicit: raw.listen.is_some(),
+        advertise,
+    })
 }
 
 fn parse_control_plane(
@@ -595,6 +714,16 @@ mod tests {
             ("watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"/a/mnt\"", "vfs.mount_point: /a/mnt overlaps"),
             ("watch_paths = [\"/a\"]\n[vfs]\npassthrough = 1", "vfs.passthrough: invalid type"),
             ("watch_paths = [\"/a\"\n", "/etc/agent.toml: "),
+            (
+                "watch_paths = [\"/a\"]\n[transfer]\nlisten = \"x\"",
+                "transfer.listen: \"x\" is not an address",
+            ),
+            (
+                "watch_paths = [\"/a\"]\n[transfer]\nadvertise = \"http://h:1\"",
+                "transfer.advertise: \"http://h:1\" is not an https",
+            ),
+            ("watch_paths = [\"/a\"]\n[cache]\nmax_mib = 0", "cache.max_mib: must be greater than 0"),
+            ("watch_paths = [\"/a\"]\n[cache]\nsize = 1", "unknown field `size`"),
         ];
         for (text, want) in cases {
             let e = parse(text).unwrap_err().to_string();
@@ -602,6 +731,26 @@ mod tests {
             assert!(e.contains(want), "{text:?} gave {e:?}, wanted {want:?}");
             assert!(!e.contains('\n'), "one line: {e:?}");
         }
+    }
+
+    #[test]
+    fn transfer_and_cache_sections_have_defaults_and_take_values() {
+        let c = parse("watch_paths = [\"/a\"]").unwrap();
+        assert_eq!(c.transfer, TransferConfig::default());
+        assert_eq!(c.cache.full_file_threshold, 50 << 20);
+        assert_eq!(c.cache.max_bytes, 10 << 30);
+        let c = parse(
+            "watch_paths = [\"/a\"]\n[transfer]\nlisten = \"127.0.0.2:0\"\nadvertise = \"https://nas.lan:9000/\"\n\
+             [cache]\nmax_mib = 20\nmin_free_mib = 0\nfull_file_threshold_mib = 4",
+        )
+        .unwrap();
+        assert_eq!(c.transfer.listen.to_string(), "127.0.0.2:0");
+        assert!(c.transfer.listen_explicit);
+        assert_eq!(c.transfer.advertise.as_deref(), Some("https://nas.lan:9000"));
+        assert_eq!(
+            (c.cache.max_bytes, c.cache.min_free_bytes, c.cache.full_file_threshold),
+            (20 << 20, 0, 4 << 20)
+        );
     }
 
     #[test]

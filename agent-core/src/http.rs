@@ -2,7 +2,8 @@
 //! trusted by their SHA-256 fingerprint only (ARCHITECTURE §6.5: no CA, no host-name check).
 //!
 //! - [`pinned_client`] accepts exactly one certificate (the control plane's, pinned at join, or
-//!   another agent's from its node document).
+//!   another agent's from its node document); [`pinned_transfer_client`] is the same with the
+//!   timeouts of a transfer.
 //! - [`fetch_fingerprint`] connects once without trusting anything, to show the fingerprint to
 //!   the person joining a node (trust on first use, like SSH). Nothing is sent over it.
 //!
@@ -98,7 +99,17 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-fn build(expected: Option<String>) -> Result<(reqwest::Client, Arc<Pinned>), HttpError> {
+/// How long requests of a client may take.
+#[derive(Clone, Copy)]
+enum Timeouts {
+    /// API calls: 10 s to connect, 60 s in all.
+    Api,
+    /// Transfers: 3 s to connect, then no total limit (a stream can be long); the reader bounds
+    /// the wait for each chunk itself.
+    Transfer,
+}
+
+fn build(expected: Option<String>, timeouts: Timeouts) -> Result<(reqwest::Client, Arc<Pinned>), HttpError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Pinned { expected, seen: Mutex::new(None), provider: provider.clone() });
     let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -107,26 +118,34 @@ fn build(expected: Option<String>) -> Result<(reqwest::Client, Arc<Pinned>), Htt
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| HttpError::Client(e.to_string()))?;
+    let builder = reqwest::Client::builder().use_preconfigured_tls(tls).tcp_nodelay(true);
+    let builder = match timeouts {
+        Timeouts::Api => builder.connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(60)),
+        Timeouts::Transfer => builder.connect_timeout(Duration::from_secs(3)),
+    };
+    let client = builder.build().map_err(|e| HttpError::Client(e.to_string()))?;
     Ok((client, verifier))
 }
 
 /// A client that talks only to the holder of the certificate with this fingerprint.
 pub fn pinned_client(fingerprint: &str) -> Result<reqwest::Client, HttpError> {
-    let fp = normalize_fingerprint(fingerprint)
-        .ok_or_else(|| HttpError::Client(format!("{fingerprint:?} is not a SHA-256 fingerprint")))?;
-    Ok(build(Some(fp))?.0)
+    Ok(build(Some(normalized(fingerprint)?), Timeouts::Api)?.0)
+}
+
+/// The same for transfers: a short connect timeout and no limit on the whole response.
+pub fn pinned_transfer_client(fingerprint: &str) -> Result<reqwest::Client, HttpError> {
+    Ok(build(Some(normalized(fingerprint)?), Timeouts::Transfer)?.0)
+}
+
+fn normalized(fingerprint: &str) -> Result<String, HttpError> {
+    normalize_fingerprint(fingerprint)
+        .ok_or_else(|| HttpError::Client(format!("{fingerprint:?} is not a SHA-256 fingerprint")))
 }
 
 /// Connects to `base_url` (GET `/health`, no credentials) and returns the SHA-256 fingerprint
 /// of the certificate it presented.
 pub async fn fetch_fingerprint(base_url: &str) -> Result<String, HttpError> {
-    let (client, verifier) = build(None)?;
+    let (client, verifier) = build(None, Timeouts::Api)?;
     let url = format!("{}/health", base_url.trim_end_matches('/'));
     let result = client.get(&url).send().await;
     let seen = verifier.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();

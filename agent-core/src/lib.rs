@@ -13,12 +13,16 @@
 //! - [`vtree`] — the virtual tree: path resolution and directory listings (readdir evaluation).
 //! - [`vfs`] — the filesystem core over the virtual tree: lookup, getattr, readdir, open, read
 //!   (feature `node`).
-//! - [`cache`] — the cache of remote files: keys, block maps, `index.db` and eviction planning
-//!   (feature `node`; its read paths arrive with remote reads).
+//! - [`cache`] — the cache of remote files: keys, block maps, `index.db`, verified writes and
+//!   eviction (feature `node`).
+//! - [`remote`] — tier 4: other nodes' files fetched from their transfer servers through the
+//!   cache, whole or by ranges, with bounded retries (feature `node`).
 //! - [`mount`] — the FUSE adapter over [`vfs`] (`fuser`), read-only (feature `node`).
 //! - [`rules`] — the step pipeline of virtual directories: compiled once, evaluated per file.
-//! - [`transfer`] — the endpoint that serves this node's files to other agents (feature `node`).
+//! - [`transfer`] — agent-to-agent transfers: the TLS endpoint serving this node's files
+//!   (feature `node`) and the client that fetches and verifies them.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
+//! - [`tls`] — self-signed TLS identities (hub listener, transfer server) and atomic key files.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
@@ -53,6 +57,8 @@ pub mod labels;
 pub mod mount;
 #[cfg(feature = "node")]
 pub mod node;
+#[cfg(all(feature = "node", unix))]
+pub mod remote;
 #[cfg(feature = "node")]
 pub mod report;
 pub mod rules;
@@ -60,7 +66,8 @@ pub mod secrets;
 pub mod store;
 #[cfg(feature = "node")]
 pub mod sync;
-#[cfg(all(feature = "node", unix))]
+pub mod tls;
+#[cfg(unix)]
 pub mod transfer;
 pub mod transfer_token;
 #[cfg(all(feature = "node", unix))]

@@ -16,11 +16,13 @@ pub struct NodeInfo {
     pub node_id: NodeId,
     pub hostname: String,
     pub watch_paths: Vec<PathBuf>,
+    /// The transfer server, when this node runs one.
+    pub transfer: Option<crate::doc::TransferEndpoint>,
 }
 
 impl NodeInfo {
     pub fn current(node_id: NodeId, watch_paths: Vec<PathBuf>) -> NodeInfo {
-        NodeInfo { node_id, hostname: hostname(), watch_paths }
+        NodeInfo { node_id, hostname: hostname(), watch_paths, transfer: None }
     }
 }
 
@@ -78,6 +80,7 @@ fn build(store: &Store, info: &NodeInfo, what: Announce) -> Result<NodeDoc, Stor
     node.hostname = info.hostname.clone();
     node.agent_version = env!("CARGO_PKG_VERSION").into();
     node.watch_paths = info.watch_paths.iter().map(|p| p.display().to_string()).collect();
+    node.transfer = info.transfer.clone();
     node.last_heartbeat = now;
     match what {
         Announce::Start => {

@@ -76,10 +76,17 @@ pub(crate) async fn reload_level(source: &std::path::Path, level: &logging::Leve
     }
 }
 
-/// The start-up line that says where the tree is mounted.
+/// The start-up lines that say where the tree is mounted and where files are served.
 pub(crate) fn mount_line(agent: &Agent) -> String {
-    match agent.mount_point() {
+    let mut out = match agent.mount_point() {
         Some(mp) => format!("virtual tree mounted at {}\n", mp.display()),
         None => "virtual tree not mounted (set [vfs] mount_point in the config to mount it)\n".into(),
+    };
+    if let Some(t) = agent.transfer_endpoint() {
+        out.push_str(&format!(
+            "serving files to other nodes at {} (certificate SHA-256 {})\n",
+            t.endpoint, t.cert_fingerprint
+        ));
     }
+    out
 }

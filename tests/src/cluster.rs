@@ -79,6 +79,38 @@ impl Hub {
     pub fn db(&self) -> PathBuf {
         self.data.join("hub.db")
     }
+
+    /// Creates the virtual directory `/name` showing `export_path` of `node_id` (prefix_replace,
+    /// no steps) through the REST API, as the admin.
+    pub fn create_dir(&self, name: &str, node_id: &str, export_path: &Path) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let body = serde_json::json!({"mounts": [{
+            "mount_id": "m0",
+            "source": {"node_id": node_id, "export_path": export_path},
+            "steps": [],
+            "default_result": "include",
+            "strategy": "prefix_replace",
+            "conflict_policy": "last_write_wins",
+        }]});
+        let url = self.url();
+        let status = rt.block_on(async {
+            let token = crate::login(&client, &url, &self.admin_key, &self.admin_secret).await;
+            client
+                .post(format!("{url}/api/vfs/directories/{name}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("create directory")
+                .status()
+        });
+        assert_eq!(status.as_u16(), 201, "create /{name}");
+    }
 }
 
 pub struct Agent {
@@ -126,11 +158,17 @@ impl Agent {
     }
 
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// [`Agent::start`] with extra environment variables (fault injection).
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
         assert!(self.proc.is_none(), "the agent is running");
         self.proc = Some(Proc::spawn(
             Command::new(mosaicfs_bin())
                 .args(["agent", "--config"])
                 .arg(&self.node.config)
+                .envs(env.iter().copied())
                 .env(
                     "MOSAICFS_LOG",
                     std::env::var("MOSAICFS_AGENT_LOG")

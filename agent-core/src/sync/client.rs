@@ -160,6 +160,36 @@ impl HubClient {
         resp.json().await.map_err(|e| transient(format!("own documents: {}", error_chain(&e))))
     }
 
+    /// `POST /api/agent/transfer-token`: a token to fetch `file` from its owner, and when it
+    /// expires (Unix seconds).
+    pub async fn transfer_token(&self, file: &crate::ids::FileId) -> Result<(String, i64), HubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            token: String,
+            expires_at: i64,
+        }
+        let body = serde_json::to_vec(&serde_json::json!({ "file_id": file }))
+            .map_err(|e| HubError::Refused { message: e.to_string() })?;
+        let resp = self
+            .signed(reqwest::Method::POST, "/api/agent/transfer-token", String::new(), Some(body), None)
+            .await?;
+        let a: Answer =
+            resp.json().await.map_err(|e| transient(format!("transfer token: {}", error_chain(&e))))?;
+        Ok((a.token, a.expires_at))
+    }
+
+    /// `GET /api/agent/transfer-key`: the hub's public key for transfer tokens.
+    pub async fn transfer_key(&self) -> Result<String, HubError> {
+        let resp =
+            self.signed(reqwest::Method::GET, "/api/agent/transfer-key", String::new(), None, None).await?;
+        let key: serde_json::Value =
+            resp.json().await.map_err(|e| transient(format!("transfer key: {}", error_chain(&e))))?;
+        key["x"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| HubError::Refused { message: "the hub's transfer key has no `x`".into() })
+    }
+
     async fn signed(
         &self,
         method: reqwest::Method,

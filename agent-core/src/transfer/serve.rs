@@ -38,8 +38,16 @@ pub struct Served {
     pub store: Store,
     pub node_id: NodeId,
     pub files: Arc<dyn LocalSource>,
-    pub verifier: TransferVerifier,
+    /// The hub's key; until it is known (fetched from the hub at start) requests get 503.
+    pub verifier: std::sync::OnceLock<TransferVerifier>,
+    /// Fault injection for tests: while above zero, each response has one byte flipped after it
+    /// was hashed (so its digest no longer matches) and the count goes down by one. Set from
+    /// `MOSAICFS_FAULT_FLIP_BYTES` at start; zero otherwise.
+    pub flip_faults: std::sync::atomic::AtomicU32,
 }
+
+/// The environment variable that arms [`Served::flip_faults`].
+pub const FAULT_FLIP_ENV: &str = "MOSAICFS_FAULT_FLIP_BYTES";
 
 pub fn router(served: Arc<Served>) -> axum::Router {
     axum::Router::new()
@@ -89,7 +97,14 @@ async fn answer(s: Arc<Served>, raw: String, headers: HeaderMap) -> Result<Respo
     let Some(token) = token else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "unauthorized", "a transfer token is required"));
     };
-    if let Err(e) = s.verifier.verify(token, &s.node_id, &file_id) {
+    let Some(verifier) = s.verifier.get() else {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this node does not know the hub's transfer key yet",
+        ));
+    };
+    if let Err(e) = verifier.verify(token, &s.node_id, &file_id) {
         return Err(refuse(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()));
     }
     let wanted_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -115,8 +130,17 @@ async fn answer(s: Arc<Served>, raw: String, headers: HeaderMap) -> Result<Respo
             return Ok(r);
         }
     };
+    let flip = s
+        .flip_faults
+        .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+            n.checked_sub(1)
+        })
+        .is_ok();
+    if flip {
+        tracing::warn!(operation = "transfer.serve", file_id = %doc.id, "fault injection: one byte of this response flipped");
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || stream(content, version, start, end, tx));
+    tokio::task::spawn_blocking(move || stream(content, version, start, end, flip, tx));
     let mut response = Response::new(Body::new(Frames(rx)));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -173,6 +197,7 @@ fn stream(
     version: (u64, std::time::SystemTime),
     start: u64,
     end: u64,
+    mut flip: bool,
     tx: tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
 ) {
     let mut hasher = Sha256::new();
@@ -193,6 +218,9 @@ fn stream(
             }
         };
         hasher.update(&buf[..got]);
+        if std::mem::take(&mut flip) {
+            buf[0] ^= 0x01;
+        }
         if tx.blocking_send(Ok(Frame::data(Bytes::copy_from_slice(&buf[..got])))).is_err() {
             return;
         }

@@ -38,7 +38,8 @@ async fn fixture() -> Fixture {
         store: store.clone(),
         node_id: me(),
         files: Arc::new(WatchedFiles::new(std::slice::from_ref(&watched))),
-        verifier: TransferVerifier::from_public_key(&public).unwrap(),
+        verifier: TransferVerifier::from_public_key(&public).unwrap().into(),
+        flip_faults: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

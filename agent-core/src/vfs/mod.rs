@@ -17,8 +17,9 @@
 //!   while `ls` pages through it never repeats or skips an entry.
 //! - **Reads**: tier 1, a file of this node, is opened through a [`LocalSource`], which checks
 //!   the path against the watch paths. Tiers 2 and 3, another node's file reachable through a
-//!   network mount or a sync folder of this node ([`network`]), are opened there. Otherwise the
-//!   read fails with [`VfsError::Remote`] until remote reads exist.
+//!   network mount or a sync folder of this node ([`network`]), are opened there. Otherwise tier
+//!   4 fetches it from its owner through the cache ([`crate::remote`]); without a control plane
+//!   (no tokens) the read fails with [`VfsError::Remote`].
 
 pub mod local;
 mod network;
@@ -56,8 +57,8 @@ pub enum VfsError {
     /// The file's path resolves outside every watch path.
     #[error("refused: {0}")]
     Refused(String),
-    /// The file lives on another node (remote reads are not built yet).
-    #[error("file {file} lives on node {node}; reading files from other nodes is not supported yet")]
+    /// The file lives on another node that this one cannot reach (no control plane to ask).
+    #[error("file {file} lives on node {node}, and this node has no way to fetch it")]
     Remote { file: FileId, node: NodeId },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
@@ -142,6 +143,7 @@ pub struct Vfs {
     node_id: NodeId,
     listings: Arc<Listings>,
     local: Arc<dyn LocalSource>,
+    remote: Option<Arc<crate::remote::Remote>>,
     nodes: Nodes,
     files: Mutex<HashMap<u64, Arc<dyn Content>>>,
     dirs: Mutex<HashMap<u64, Arc<DirSnapshot>>>,
@@ -165,6 +167,7 @@ impl Vfs {
             node_id,
             listings,
             local,
+            remote: None,
             nodes: Nodes::new(),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
@@ -172,6 +175,12 @@ impl Vfs {
             started: SystemTime::now(),
             stats: Mutex::new(None),
         }
+    }
+
+    /// Reads other nodes' files through `remote` (tier 4) when no network mount serves them.
+    pub fn with_remote(mut self, remote: Arc<crate::remote::Remote>) -> Vfs {
+        self.remote = Some(remote);
+        self
     }
 
     fn dir_attr(&self, ino: u64) -> Attr {
@@ -277,8 +286,19 @@ impl Vfs {
         let f = self.file_doc(&file_id)?;
         let content: Arc<dyn Content> = if f.source.node_id == self.node_id {
             self.open_local(&f)?
+        } else if let Some(c) = self.open_through_network_mount(&f)? {
+            c
+        } else if let Some(remote) = &self.remote {
+            Arc::from(remote.open(&f)?)
         } else {
-            self.open_through_network_mount(&f)?
+            tracing::warn!(
+                operation = "vfs.open",
+                file_id = %f.id,
+                node_id = %f.source.node_id,
+                path = %f.source.export_path,
+                "file lives on another node, no network mount serves it, and this node has no control plane to fetch it through"
+            );
+            return Err(VfsError::Remote { file: f.id.clone(), node: f.source.node_id.clone() });
         };
         let fh = self.handle();
         self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, content.clone());
@@ -302,7 +322,10 @@ impl Vfs {
     }
 
     /// Tiers 2 and 3: another node's file through a network mount or sync folder of this node.
-    fn open_through_network_mount(&self, f: &crate::doc::FileDoc) -> Result<Arc<dyn Content>, VfsError> {
+    fn open_through_network_mount(
+        &self,
+        f: &crate::doc::FileDoc,
+    ) -> Result<Option<Arc<dyn Content>>, VfsError> {
         let mounts = match self.store.get(&NodeDocId::for_node(&self.node_id).into())? {
             Some(Document::Node(n)) => n.network_mounts,
             _ => Vec::new(),
@@ -317,19 +340,7 @@ impl Vfs {
                 "network mount passed over"
             );
         }
-        match file {
-            Some(file) => Ok(Arc::new(file)),
-            None => {
-                tracing::warn!(
-                    operation = "vfs.open",
-                    file_id = %f.id,
-                    node_id = %f.source.node_id,
-                    path = %f.source.export_path,
-                    "file lives on another node and no network mount serves it; remote reads are not supported yet"
-                );
-                Err(VfsError::Remote { file: f.id.clone(), node: f.source.node_id.clone() })
-            }
-        }
+        Ok(file.map(|file| Arc::new(file) as Arc<dyn Content>))
     }
 
     /// Reads into `buf` at `offset`: fills it, short only at the end of the file.

@@ -1,0 +1,129 @@
+//! The agent's transfer listener: [`super::serve::router`] over TLS with this node's own
+//! self-signed certificate (`{data_dir}/tls/transfer.{crt,key}`), and the endpoint other agents
+//! are told about in the node document (URL and certificate fingerprint, which they pin).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::serve::{router, Served};
+use crate::config::TransferConfig;
+use crate::doc::TransferEndpoint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("transfer.listen: cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("transfer server certificate: {0}")]
+    Key(#[from] crate::tls::KeyFileError),
+    #[error("transfer server TLS: {0}")]
+    Tls(std::io::Error),
+}
+
+/// A running transfer server.
+pub struct TransferServer {
+    addr: SocketAddr,
+    endpoint: TransferEndpoint,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TransferServer {
+    /// Binds, loads (or makes) the certificate and starts serving. `hub_url` picks the address
+    /// advertised when none is configured: this machine's address on the route to the hub.
+    pub async fn start(
+        config: &TransferConfig,
+        data_dir: &Path,
+        served: Arc<Served>,
+        hub_url: Option<&str>,
+    ) -> Result<TransferServer, ListenError> {
+        let dir = data_dir.to_owned();
+        let identity = tokio::task::spawn_blocking(move || {
+            crate::tls::identity(&dir, "transfer", &crate::host::hostname())
+        })
+        .await
+        .map_err(|e| ListenError::Tls(std::io::Error::other(e.to_string())))??;
+        let listener = bind(config)?;
+        let addr =
+            listener.local_addr().map_err(|source| ListenError::Bind { addr: config.listen, source })?;
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(identity.cert_pem, identity.key_pem)
+            .await
+            .map_err(ListenError::Tls)?;
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, rustls)
+            .map_err(|source| ListenError::Bind { addr, source })?
+            .handle(handle.clone());
+        let task = tokio::spawn(server.serve(router(served).into_make_service()));
+        let url = match &config.advertise {
+            Some(url) => url.clone(),
+            None => {
+                let ip = advertised_ip(addr.ip(), hub_url).await;
+                format!("https://{}", SocketAddr::new(ip, addr.port()))
+            }
+        };
+        tracing::info!(operation = "transfer.start", %addr, endpoint = %url, fingerprint = %identity.fingerprint, "transfer server listening (HTTPS)");
+        Ok(TransferServer {
+            addr,
+            endpoint: TransferEndpoint { endpoint: url, cert_fingerprint: identity.fingerprint },
+            handle,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the node document advertises.
+    pub fn endpoint(&self) -> &TransferEndpoint {
+        &self.endpoint
+    }
+
+    /// Stops accepting, gives streams in progress a second to finish, then closes.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(1)));
+        let _ = self.task.await;
+    }
+}
+
+/// The configured address; when the default port is taken (another agent on this machine), any
+/// free port instead, logged. A port written in the file must be free.
+fn bind(config: &TransferConfig) -> Result<std::net::TcpListener, ListenError> {
+    let listener = match std::net::TcpListener::bind(config.listen) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && !config.listen_explicit => {
+            let any = SocketAddr::new(config.listen.ip(), 0);
+            tracing::warn!(
+                operation = "transfer.start",
+                wanted = %config.listen,
+                "the default transfer port is in use; listening on a free port (set [transfer] listen to fix one)"
+            );
+            std::net::TcpListener::bind(any).map_err(|source| ListenError::Bind { addr: any, source })?
+        }
+        Err(source) => return Err(ListenError::Bind { addr: config.listen, source }),
+    };
+    listener.set_nonblocking(true).map_err(|source| ListenError::Bind { addr: config.listen, source })?;
+    Ok(listener)
+}
+
+/// The address to advertise: the one listened on if it is specific, otherwise the local address
+/// of the route to the hub (a UDP `connect` sends nothing), otherwise loopback.
+async fn advertised_ip(listening: IpAddr, hub_url: Option<&str>) -> IpAddr {
+    if !listening.is_unspecified() {
+        return listening;
+    }
+    let host_port = hub_url.and_then(|u| reqwest::Url::parse(u).ok()).and_then(|u| {
+        let host = u.host_str()?.trim_matches(['[', ']']).to_owned();
+        Some((host, u.port_or_known_default()?))
+    });
+    let Some((host, port)) = host_port else { return IpAddr::from([127, 0, 0, 1]) };
+    let Ok(mut addrs) = tokio::net::lookup_host((host.as_str(), port)).await else {
+        return IpAddr::from([127, 0, 0, 1]);
+    };
+    let Some(hub) = addrs.next() else { return IpAddr::from([127, 0, 0, 1]) };
+    let local = if hub.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    std::net::UdpSocket::bind(local)
+        .and_then(|s| s.connect(hub).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}

@@ -1,0 +1,309 @@
+//! Remote files through the mount (issue 7): a `mosaicfs server` hub, agent A on 127.0.0.2
+//! owning the files, agent B on 127.0.0.3 with the virtual tree mounted, reading A's files
+//! through its transfer server (TLS, pinned) and its cache. Every wait has a generous deadline;
+//! nothing is timed. Reads run on a thread so that a hang fails the test instead of blocking it.
+
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mosaicfs_tests::cluster::{Agent, Hub, FAST_AGENT};
+use mosaicfs_tests::mounted::is_mounted;
+use mosaicfs_tests::wait_for;
+use sha2::{Digest, Sha256};
+
+const MIB: u64 = 1 << 20;
+const DEADLINE: Duration = Duration::from_secs(120);
+
+struct Pair {
+    _hub_dir: tempfile::TempDir,
+    hub: Hub,
+    a: Agent,
+    b: Agent,
+    mount: PathBuf,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        if let Some(p) = self.a.proc.as_ref() {
+            p.signal(libc::SIGCONT);
+        }
+        self.b.kill();
+        self.a.kill();
+        self.hub.kill();
+        if is_mounted(&self.mount) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.mount).status();
+        }
+    }
+}
+
+/// Hub, A and B joined; `write_sources` fills A's watch path before A starts (so its first
+/// crawl indexes everything); B's `[cache]` section is `b_cache`. Returns once B's mount shows
+/// every file of A under `/remote`.
+fn pair(b_cache: &str, a_env: &[(&str, &str)], write_sources: impl FnOnce(&Path)) -> Pair {
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(hub_dir.path(), 30);
+    let mut a =
+        Agent::join(&hub, "127.0.0.2", &format!("{FAST_AGENT}[transfer]\nlisten = \"127.0.0.2:0\"\n"));
+    let mut b = Agent::join(&hub, "127.0.0.3", "");
+    let mount = b.node.tmp.path().join("mnt");
+    let mut text = std::fs::read_to_string(&b.node.config).unwrap();
+    text.push_str(&format!(
+        "{FAST_AGENT}[transfer]\nlisten = \"127.0.0.3:0\"\n\
+         [vfs]\nmount_point = {:?}\nreaddir_ttl_ms = 500\nattr_ttl_ms = 200\n[cache]\n{b_cache}\n",
+        mount.display().to_string()
+    ));
+    std::fs::write(&b.node.config, text).unwrap();
+    write_sources(&a.node.watched);
+    a.start_with_env(a_env);
+    b.start();
+    hub.create_dir("remote", &a.node_id, &a.node.watched);
+    let names: Vec<String> = std::fs::read_dir(&a.node.watched)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let pair = Pair { _hub_dir: hub_dir, hub, a, b, mount };
+    wait_for("B's mount", DEADLINE, || is_mounted(&pair.mount).then_some(()));
+    for name in names {
+        let src = std::fs::metadata(pair.a.node.watched.join(&name)).unwrap().len();
+        let path = pair.mount.join("remote").join(&name);
+        wait_for(&format!("{} in B's mount", path.display()), DEADLINE, || {
+            std::fs::metadata(&path).ok().filter(|m| m.len() == src).map(|_| ())
+        });
+    }
+    pair
+}
+
+/// Deterministic bytes: a pseudo-random MiB, each copy stamped with its index.
+fn write_pattern(path: &Path, size: u64, seed: u64) {
+    let mut block = vec![0u8; MIB as usize];
+    let mut x = seed | 1;
+    for b in block.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let f = std::fs::File::create(path).unwrap();
+    let mut at = 0u64;
+    while at < size {
+        block[..8].copy_from_slice(&at.to_le_bytes());
+        let n = (size - at).min(MIB) as usize;
+        f.write_all_at(&block[..n], at).unwrap();
+        at += n as u64;
+    }
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Runs `f` on a thread; a read that never returns fails the test instead of hanging it.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("{what} did not return within {DEADLINE:?}: a hang"))
+}
+
+fn pread(path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let n = f.read_at(&mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+/// A row of B's `cache/index.db`: mode, allocated bytes, block-map intervals.
+type CacheRow = (String, u64, Vec<(u64, u64)>);
+
+/// B's cache entry of A's file `name`.
+fn cache_entry(p: &Pair, name: &str) -> Option<CacheRow> {
+    let export_path = p.a.node.watched.join(name);
+    let key = hex(&Sha256::digest(format!("{}::{}", p.a.node_id, export_path.display())));
+    let conn = rusqlite::Connection::open_with_flags(
+        p.b.node.data.join("cache/index.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    conn.busy_timeout(Duration::from_secs(10)).ok()?;
+    conn.query_row("SELECT mode, cached_bytes, block_map FROM entries WHERE key = ?1", [key], |r| {
+        let map: Option<Vec<u8>> = r.get(2)?;
+        let intervals = map
+            .unwrap_or_default()
+            .chunks_exact(16)
+            .map(|c| {
+                let n = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+                (n(&c[..8]), n(&c[8..]))
+            })
+            .collect();
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, intervals))
+    })
+    .ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes allocated on disk by B's cached files (what the cap limits).
+fn cache_allocated(p: &Pair) -> u64 {
+    fn walk(dir: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| {
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    walk(&e.path())
+                } else {
+                    m.blocks() * 512
+                }
+            })
+            .sum()
+    }
+    let cache = p.b.node.data.join("cache");
+    walk(&cache.join("files")) + walk(&cache.join("blocks")) + walk(&cache.join("tmp"))
+}
+
+/// Asserts `r` failed with EIO.
+fn assert_eio(r: std::io::Result<Vec<u8>>, what: &str) {
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => {}
+        Err(e) => panic!("{what}: EIO expected, got {e}"),
+        Ok(v) => panic!("{what}: EIO expected, read {} bytes", v.len()),
+    }
+}
+
+#[test]
+fn remote_files_read_through_the_mount_match_their_source_and_the_cache_keeps_its_cap() {
+    let sizes: [(&str, u64); 5] = [
+        ("empty.bin", 0),
+        ("one.bin", 1),
+        ("under.bin", 50 * MIB - 1),
+        ("over.bin", 50 * MIB + 1),
+        ("big.bin", 300_000_000),
+    ];
+    let cap = 64 * MIB;
+    let p = pair("max_mib = 64\nmin_free_mib = 0\n", &[], |dir| {
+        for (i, (name, size)) in sizes.iter().enumerate() {
+            write_pattern(&dir.join(name), *size, i as u64 + 7);
+        }
+        // 2 GiB, sparse but for its last 8 MiB.
+        let huge = std::fs::File::create(dir.join("huge.bin")).unwrap();
+        huge.set_len(2 << 30).unwrap();
+        drop(huge);
+        let tail = dir.join("tail.tmp");
+        write_pattern(&tail, 8 * MIB, 99);
+        let bytes = std::fs::read(&tail).unwrap();
+        std::fs::remove_file(&tail).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("huge.bin"))
+            .unwrap()
+            .write_all_at(&bytes, (2 << 30) - 8 * MIB)
+            .unwrap();
+    });
+    let remote = p.mount.join("remote");
+
+    // Bytes through B's mount equal A's source; the cache stays under its cap throughout
+    // (3x the cap is read: 400 MB).
+    for (name, size) in sizes {
+        let (src, via) = (p.a.node.watched.join(name), remote.join(name));
+        let got = within(name, move || sha256_of(&via)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, sha256_of(&src).unwrap(), "{name} ({size} bytes) through the mount");
+        let used = cache_allocated(&p);
+        assert!(used <= cap, "after {name}: cache holds {used} bytes, cap {cap}");
+        let entry = cache_entry(&p, name).map(|(mode, _, _)| mode);
+        match size {
+            0 => assert_eq!(entry, None, "nothing to cache"),
+            s if s < 50 * MIB => assert_eq!(entry.as_deref(), Some("full"), "{name} is cached whole"),
+            s if s <= cap => {
+                assert_eq!(entry.as_deref(), Some("full"), "{name}: all ranges present: promoted")
+            }
+            _ => assert_eq!(entry.as_deref(), Some("block"), "{name}: larger than the cap, partly cached"),
+        }
+    }
+
+    // 64 KiB near the end of a 2 GiB file: only nearby bytes are fetched.
+    let offset = (2u64 << 30) - 3 * MIB / 2 + 12_345;
+    let via = remote.join("huge.bin");
+    let got = within("64 KiB of huge.bin", move || pread(&via, offset, 64 << 10)).unwrap();
+    assert_eq!(got, pread(&p.a.node.watched.join("huge.bin"), offset, 64 << 10).unwrap());
+    let (mode, _, intervals) = cache_entry(&p, "huge.bin").expect("huge.bin has a cache entry");
+    assert_eq!(mode, "block");
+    let present: u64 = intervals.iter().map(|(s, e)| e - s).sum();
+    assert!(present <= 2 * MIB, "fetched {present} bytes for a 64 KiB read: {intervals:?}");
+    assert!(
+        intervals.iter().all(|&(s, _)| s >= (2 << 30) - 4 * MIB),
+        "only blocks near the read: {intervals:?}"
+    );
+
+    // The owner stops answering mid-read (SIGSTOP: connections hang, nothing is refused):
+    // the read fails with EIO after the bounded retries instead of hanging.
+    p.a.proc.as_ref().unwrap().signal(libc::SIGSTOP);
+    let via = remote.join("huge.bin");
+    let r = within("a read from a stopped owner", move || pread(&via, 1 << 30, 64 << 10));
+    assert_eio(r, "a read from a stopped owner");
+    p.a.proc.as_ref().unwrap().signal(libc::SIGCONT);
+}
+
+#[test]
+fn a_flipped_byte_is_detected_never_cached_and_the_read_retried() {
+    // A flips one byte in each of its next four responses.
+    let p = pair("full_file_threshold_mib = 50\n", &[("MOSAICFS_FAULT_FLIP_BYTES", "4")], |dir| {
+        write_pattern(&dir.join("small.bin"), 100_000, 3);
+        write_pattern(&dir.join("large.bin"), 60 * MIB, 4);
+    });
+    let remote = p.mount.join("remote");
+    let (small_src, large_src) = (p.a.node.watched.join("small.bin"), p.a.node.watched.join("large.bin"));
+
+    // Whole file: three corrupt answers in a row exhaust the attempts: EIO, nothing cached.
+    let via = remote.join("small.bin");
+    let r = within("small.bin, corrupt", move || std::fs::read(via));
+    assert_eio(r, "3 corrupt answers");
+    assert!(cache_entry(&p, "small.bin").is_none(), "a corrupt download is never cached");
+    assert_eq!(cache_allocated(&p), 0, "nor left in tmp/");
+
+    // A range: the fourth (last) corrupt answer is detected and the retry gets good bytes.
+    let via = remote.join("large.bin");
+    let got = within("large.bin range", move || pread(&via, 10 * MIB + 7, 64 << 10)).unwrap();
+    assert_eq!(got, pread(&large_src, 10 * MIB + 7, 64 << 10).unwrap());
+    let (_, _, intervals) = cache_entry(&p, "large.bin").expect("the good range is cached");
+    assert!(intervals.iter().all(|&(s, e)| e - s <= 2 * MIB), "{intervals:?}");
+
+    // The faults are spent: the whole file now arrives intact and is cached.
+    let via = remote.join("small.bin");
+    let got = within("small.bin, intact", move || std::fs::read(via)).unwrap();
+    assert_eq!(got, std::fs::read(&small_src).unwrap());
+    assert_eq!(cache_entry(&p, "small.bin").expect("cached now").0, "full");
+
+    let log = p.b.node.data.join("logs/mosaicfs.log");
+    wait_for("B's log of four digest mismatches", DEADLINE, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mismatches = text
+            .lines()
+            .filter(|l| l.contains("fetch attempt failed") && l.contains("not the digest it announced"))
+            .count();
+        (mismatches == 4).then_some(())
+    });
+}
