@@ -168,12 +168,12 @@ impl Agent {
             Command::new(mosaicfs_bin())
                 .args(["agent", "--config"])
                 .arg(&self.node.config)
-                .envs(env.iter().copied())
                 .env(
                     "MOSAICFS_LOG",
                     std::env::var("MOSAICFS_AGENT_LOG")
                         .unwrap_or_else(|_| "warn,agent_core::sync=info".into()),
                 )
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit()),
         ));

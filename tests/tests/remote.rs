@@ -307,3 +307,93 @@ fn a_flipped_byte_is_detected_never_cached_and_the_read_retried() {
         (mismatches == 4).then_some(())
     });
 }
+
+/// Lines of A's log (JSON) that record a transfer it sent, with `also` in them.
+fn transfers_sent(p: &Pair, also: &str) -> usize {
+    let text = std::fs::read_to_string(p.a.node.data.join("logs/mosaicfs.log")).unwrap_or_default();
+    text.lines().filter(|l| l.contains("transfer sent") && l.contains(also)).count()
+}
+
+#[test]
+fn concurrent_readers_of_the_same_missing_data_share_one_fetch() {
+    let p = pair("", &[("MOSAICFS_LOG", "warn,agent_core::transfer=info")], |dir| {
+        write_pattern(&dir.join("whole.bin"), 20 * MIB, 5);
+        write_pattern(&dir.join("ranges.bin"), 80 * MIB, 6);
+    });
+    let remote = p.mount.join("remote");
+    let read_together = |name: &str, offset: u64, len: usize| {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (barrier, path) = (barrier.clone(), remote.join(name));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    pread(&path, offset, len)
+                })
+            })
+            .collect();
+        let want = pread(&p.a.node.watched.join(name), offset, len).unwrap();
+        for r in readers {
+            assert_eq!(r.join().unwrap().unwrap(), want, "{name}");
+        }
+    };
+
+    // Six readers open a small file at once: one download.
+    read_together("whole.bin", 0, 20 * MIB as usize);
+    // Six readers of the same 64 KiB of a large file: one range request starting there.
+    read_together("ranges.bin", 40 * MIB, 64 << 10);
+
+    wait_for("A's log of both transfers", DEADLINE, || {
+        (transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)) >= 1).then_some(())
+    });
+    assert_eq!(transfers_sent(&p, "\"start\":0,\"bytes\":20971520"), 1, "one download of whole.bin");
+    assert_eq!(transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)), 1, "one request for the shared range");
+}
+
+#[test]
+fn ffprobe_and_a_seeking_viewer_read_a_remote_video_by_ranges() {
+    // Everything over 1 MiB is read in block mode here.
+    let p = pair("full_file_threshold_mib = 1\n", &[], |dir| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "60"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-b:v", "2M"])
+            .arg(dir.join("film.mp4"))
+            .output()
+            .expect("ffmpeg (installer/install-deps.sh test installs it)");
+        assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let film = p.mount.join("remote/film.mp4");
+    let size = std::fs::metadata(p.a.node.watched.join("film.mp4")).unwrap().len();
+
+    let path = film.clone();
+    let probe = within("ffprobe", move || {
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    });
+    assert!(probe.status.success(), "ffprobe: {}", String::from_utf8_lossy(&probe.stderr));
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    assert!((duration - 60.0).abs() < 0.5, "duration {duration}");
+    let (mode, _, intervals) = cache_entry(&p, "film.mp4").expect("a block-mode entry");
+    let present: u64 = intervals.iter().map(|(s, e)| e - s).sum();
+    assert_eq!(mode, "block");
+    assert!(present < size / 2, "ffprobe fetched {present} of {size} bytes: {intervals:?}");
+
+    // A viewer that jumps around: each seek decodes two seconds.
+    for at in ["5", "30", "12", "45", "55", "20"] {
+        let path = film.clone();
+        let out = within("ffmpeg seek", move || {
+            std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-ss", at, "-i"])
+                .arg(&path)
+                .args(["-t", "2", "-f", "null", "-"])
+                .output()
+                .unwrap()
+        });
+        assert!(out.status.success(), "ffmpeg -ss {at}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (_, _, intervals) = cache_entry(&p, "film.mp4").expect("still a block-mode entry");
+    assert!(intervals.len() < 20, "{} intervals after the viewing: {intervals:?}", intervals.len());
+}

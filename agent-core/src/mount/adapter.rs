@@ -1,15 +1,14 @@
 //! `fuser::Filesystem` over the VFS core: decode, call the core (on a worker thread when it may
 //! wait), encode. Nothing else lives here.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
@@ -41,8 +40,8 @@ pub struct Shared {
     uid: u32,
     gid: u32,
     passthrough: AtomicU8,
-    /// Backing files registered for passthrough, by file handle (closed on release).
-    backing: Mutex<HashMap<u64, BackingId>>,
+    /// Backing files registered for passthrough, one per inode.
+    backing: super::backing::Backings,
     /// Cleared when the session ends (an unmount, whoever asked for it).
     serving: std::sync::atomic::AtomicBool,
 }
@@ -63,7 +62,7 @@ impl Shared {
             } else {
                 PASSTHROUGH_OFF
             }),
-            backing: Mutex::new(HashMap::new()),
+            backing: Default::default(),
             serving: std::sync::atomic::AtomicBool::new(true),
         })
     }
@@ -93,7 +92,7 @@ impl Shared {
     pub fn shutdown(&self) {
         self.meta.shutdown();
         self.data.shutdown();
-        self.backing.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.backing.clear();
     }
 
     fn attr(&self, a: &Attr) -> FileAttr {
@@ -190,16 +189,18 @@ impl Filesystem for Adapter {
                 Ok(o) => o,
                 Err(e) => return reply.error(err(&e)),
             };
+            let mut reply = reply;
             if s.passthrough_in_use() != Some(false) {
                 if let Some(file) = opened.content.file() {
-                    match reply.open_backing(file) {
-                        Ok(id) => {
+                    match s.backing.open(ino.0, opened.fh, file, reply) {
+                        Ok(()) => {
                             s.passthrough.store(PASSTHROUGH_ON, Ordering::Relaxed);
-                            reply.opened_passthrough(FileHandle(opened.fh), FopenFlags::empty(), &id);
-                            s.backing.lock().unwrap_or_else(|p| p.into_inner()).insert(opened.fh, id);
                             return;
                         }
-                        Err(e) => s.passthrough_off(&format!("cannot register a backing file: {e}")),
+                        Err((back, e)) => {
+                            s.passthrough_off(&format!("cannot register a backing file: {e}"));
+                            reply = back;
+                        }
                     }
                 }
             }
@@ -233,6 +234,18 @@ impl Filesystem for Adapter {
         });
     }
 
+    /// Called at every `close`: nothing is buffered (the mount is read-only), so nothing to do.
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
     fn release(
         &self,
         _req: &Request,
@@ -243,7 +256,7 @@ impl Filesystem for Adapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.shared.backing.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh.0);
+        self.shared.backing.release(fh.0);
         self.shared.vfs.release(fh.0);
         reply.ok();
     }

@@ -13,6 +13,7 @@
 //!   a live one or a non-empty directory is refused, and a missing FUSE gets a clear error.
 
 mod adapter;
+mod backing;
 mod pool;
 mod prepare;
 

@@ -139,10 +139,12 @@ impl Fetcher {
             );
             match failure {
                 Failure::Fatal(e) => return Err(Failure::Fatal(e)),
-                Failure::Fetch(e) if e.is_changed() => return Err(Failure::Fatal(eio(format!(
+                Failure::Fetch(e) if e.is_changed() => {
+                    return Err(Failure::Fatal(eio(format!(
                     "{} changed on node {} since it was indexed; its new version arrives with the next sync",
                     t.path, t.node
-                )))),
+                ))))
+                }
                 Failure::Fetch(e) if !e.is_retryable() => return Err(Failure::Fatal(eio(e.to_string()))),
                 Failure::Fetch(FetchError::Refused { status: 401, .. }) => self.forget_token(&t.file_id),
                 _ => {}

@@ -140,7 +140,8 @@ async fn answer(s: Arc<Served>, raw: String, headers: HeaderMap) -> Result<Respo
         tracing::warn!(operation = "transfer.serve", file_id = %doc.id, "fault injection: one byte of this response flipped");
     }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || stream(content, version, start, end, flip, tx));
+    let sent = Sent { file_id: doc.id.clone(), start, end, flip, began: std::time::Instant::now() };
+    tokio::task::spawn_blocking(move || stream(content, version, sent, tx));
     let mut response = Response::new(Body::new(Frames(rx)));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -192,14 +193,23 @@ fn open(s: &Served, file_id: &FileId) -> Result<Opened, Refusal> {
 /// Reads `[start, end)` into the channel, hashing it; ends with the digest trailer, or with an
 /// error if the file changed meanwhile or could not be read (the requester then sees a broken
 /// body and discards it). Stops early when the requester is gone.
+/// One response being sent.
+struct Sent {
+    file_id: FileId,
+    start: u64,
+    end: u64,
+    /// Fault injection: flip one byte after hashing it.
+    flip: bool,
+    began: std::time::Instant,
+}
+
 fn stream(
     content: Box<dyn Content>,
     version: (u64, std::time::SystemTime),
-    start: u64,
-    end: u64,
-    mut flip: bool,
+    sent: Sent,
     tx: tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
 ) {
+    let Sent { start, end, mut flip, .. } = sent;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut at = start;
@@ -235,7 +245,16 @@ fn stream(
     if let Ok(v) = HeaderValue::from_str(&format!("sha-256={digest}")) {
         trailers.insert("digest", v);
     }
-    let _ = tx.blocking_send(Ok(Frame::trailers(trailers)));
+    if tx.blocking_send(Ok(Frame::trailers(trailers))).is_ok() {
+        tracing::info!(
+            operation = "transfer.serve",
+            file_id = %sent.file_id,
+            start,
+            bytes = end - start,
+            elapsed_ms = sent.began.elapsed().as_millis() as u64,
+            "transfer sent"
+        );
+    }
 }
 
 /// A body fed by the reader thread.
