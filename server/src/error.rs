@@ -32,6 +32,9 @@ pub enum ApiError {
     /// A route a later part of the product serves (said plainly, never faked).
     #[error("{0}")]
     NotImplemented(String),
+    /// Something this request needs is not reachable now (another node): the message says what.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_unavailable"),
             ApiError::Internal(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Guarded: per node, the `since` of its last pull (what its replica has applied) and when
     /// (in memory: a restarted hub learns it again at each node's next pull).
     pub pulls: Arc<Mutex<HashMap<NodeId, PullMark>>>,
+    /// Fetches other nodes' files from their transfer servers (`/api/files/{id}/content`).
+    pub transfers: Arc<agent_core::transfer::client::Transfers>,
 }
 
 /// How far a node's replica is, as its last pull said.
@@ -77,6 +79,7 @@ impl AppState {
             labels: labels.clone(),
             listings: Arc::new(agent_core::vtree::Listings::new(labels, READDIR_TTL)),
             pulls: Arc::new(Mutex::new(HashMap::new())),
+            transfers: Arc::new(agent_core::transfer::client::Transfers::new()),
         }
     }
 }

@@ -397,3 +397,58 @@ fn ffprobe_and_a_seeking_viewer_read_a_remote_video_by_ranges() {
     let (_, _, intervals) = cache_entry(&p, "film.mp4").expect("still a block-mode entry");
     assert!(intervals.len() < 20, "{} intervals after the viewing: {intervals:?}", intervals.len());
 }
+
+#[test]
+fn the_files_api_serves_another_nodes_file_through_its_transfer_server() {
+    let mut p = pair("", &[], |dir| write_pattern(&dir.join("doc.bin"), 3 * MIB + 17, 8));
+    let src = std::fs::read(p.a.node.watched.join("doc.bin")).unwrap();
+    let conn = rusqlite::Connection::open_with_flags(p.hub.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let id: String = conn
+        .query_row(
+            "SELECT id FROM docs WHERE type = 'file' AND json_extract(body, '$.name') = 'doc.bin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client =
+        reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(DEADLINE).build().unwrap();
+    let url = format!("{}/api/files/{id}/content", p.hub.url());
+    let token =
+        rt.block_on(mosaicfs_tests::login(&client, &p.hub.url(), &p.hub.admin_key, &p.hub.admin_secret));
+    let get = |range: Option<&str>| {
+        let mut req = client.get(&url).bearer_auth(&token);
+        if let Some(r) = range {
+            req = req.header("Range", r);
+        }
+        rt.block_on(async {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let content_range = resp.headers().get("content-range").map(|v| v.to_str().unwrap().to_owned());
+            (status, content_range, resp.bytes().await.unwrap().to_vec())
+        })
+    };
+
+    let (status, _, body) = get(None);
+    assert_eq!(status, 200);
+    assert!(body == src, "the whole file, byte for byte");
+    let (status, content_range, body) = get(Some("bytes=1000000-1000999"));
+    assert_eq!(
+        (status, content_range.as_deref()),
+        (206, Some(format!("bytes 1000000-1000999/{}", src.len()).as_str()))
+    );
+    assert_eq!(body, &src[1_000_000..1_001_000]);
+    let (status, _, body) = get(Some("bytes=-10"));
+    assert_eq!((status, body.as_slice()), (206, &src[src.len() - 10..]));
+    let (status, _, _) = get(Some(&format!("bytes={}-", src.len())));
+    assert_eq!(status, 416);
+
+    // The owner gone: a 503 that names it, with a JSON body.
+    p.a.kill();
+    let (status, _, body) = get(None);
+    assert_eq!(status, 503);
+    let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(err["error"]["code"], "node_unavailable");
+    assert!(err["error"]["message"].as_str().unwrap().contains(&p.a.node_id), "{err}");
+}

@@ -1,8 +1,15 @@
-//! `GET /api/files/{file_id}/content`: the bytes of a file on the node that runs in this process
-//! (`mosaicfs up`), with `Range` (one range) and `Content-Disposition`, streamed from disk
-//! without buffering the file. Only files whose canonical path lies under one of the node's
-//! watch paths are served, so a symlink or a crafted document cannot reach other files. Files on
-//! other nodes come through the transfer server (issue 7): 501 until then.
+//! `GET /api/files/{file_id}/content`: the bytes of a file, with `Range` (one range) and
+//! `Content-Disposition`, streamed without buffering the file.
+//!
+//! - A file of the node that runs in this process (`mosaicfs up`) is read from disk. Only files
+//!   whose canonical path lies under one of the node's watch paths are served, so a symlink or a
+//!   crafted document cannot reach other files.
+//! - A file of another node is fetched from that node's transfer server (tier 4, ARCHITECTURE
+//!   §10) with a token the hub signs for itself (`sub: control_plane`), over TLS pinned to the
+//!   certificate in the node document, and streamed through while its SHA-256 is computed. If
+//!   the `Digest` trailer does not match, the response is cut short (the client sees a broken
+//!   transfer, never a complete wrong file). An owner that cannot be reached is a 503
+//!   `node_unavailable` that names it.
 
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
@@ -105,7 +112,7 @@ fn header_value(s: &str) -> HeaderValue {
     responses(
         (status = 200, description = "The whole file", content(("application/octet-stream"))),
         (status = 206, description = "The requested range", content(("application/octet-stream"))),
-        (status = 501, description = "The file is on another node (transfer server not yet available)", body = crate::error::ErrorBody),
+        (status = 503, description = "The file's node cannot be reached", body = crate::error::ErrorBody),
         crate::error::ErrorResponses,
     ),
     security(("bearer" = [])),
@@ -123,17 +130,11 @@ pub async fn content(
         Some(Document::File(f)) if f.status == FileStatus::Active => f,
         _ => return Err(ApiError::NotFound(format!("file {id}"))),
     };
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let local = match &state.local {
         Some(l) if l.node_id == file.source.node_id => l.clone(),
-        _ => {
-            return Err(ApiError::NotImplemented(format!(
-                "file {id} is on node {}: content of files on other nodes is served through their \
-                 transfer server, which this build does not have yet",
-                file.source.node_id
-            )))
-        }
+        _ => return remote_content(&state, &file, range_header.as_deref()).await,
     };
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let path = file.source.export_path.clone();
     let (std_file, len) = tokio::task::spawn_blocking(move || open_under_watch_paths(&local, &path))
         .await
@@ -141,17 +142,11 @@ pub async fn content(
 
     let range = match parse_range(range_header.as_deref(), len) {
         Ok(r) => r,
-        Err(()) => {
-            let body = serde_json::json!({"error": {"code": "range_not_satisfiable",
-                "message": format!("the file has {len} bytes")}});
-            let mut resp = (StatusCode::RANGE_NOT_SATISFIABLE, axum::Json(body)).into_response();
-            resp.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
-            return Ok(resp);
-        }
+        Err(()) => return Ok(unsatisfiable(len)),
     };
-    let (status, start, count) = match range {
-        Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),
-        None => (StatusCode::OK, 0, len),
+    let (start, count) = match range {
+        Some(r) => (r.start, r.end - r.start + 1),
+        None => (0, len),
     };
     let std_file = tokio::task::spawn_blocking(move || {
         let mut f = std_file;
@@ -162,7 +157,25 @@ pub async fn content(
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let reader = tokio::fs::File::from_std(std_file).take(count);
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024));
+    tracing::info!(operation = "files.content", file_id = %file.id, bytes = count, partial = range.is_some(), "serving file content");
+    Ok(content_response(&file, body, range, len))
+}
 
+/// 416 with the file's length.
+fn unsatisfiable(len: u64) -> Response {
+    let body = serde_json::json!({"error": {"code": "range_not_satisfiable",
+        "message": format!("the file has {len} bytes")}});
+    let mut resp = (StatusCode::RANGE_NOT_SATISFIABLE, axum::Json(body)).into_response();
+    resp.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
+    resp
+}
+
+/// The response around `body`: 200 or 206, type, length, disposition, last-modified.
+fn content_response(file: &FileDoc, body: Body, range: Option<ByteRange>, len: u64) -> Response {
+    let (status, count) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
+        None => (StatusCode::OK, len),
+    };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -178,8 +191,78 @@ pub async fn content(
     if let Some(r) = range {
         h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{}/{len}", r.start, r.end)));
     }
-    tracing::info!(operation = "files.content", file_id = %file.id, bytes = count, partial = range.is_some(), "serving file content");
-    Ok(resp)
+    resp
+}
+
+/// A file of another node, through its transfer server (one attempt: the client may retry).
+async fn remote_content(
+    state: &AppState,
+    file: &FileDoc,
+    range_header: Option<&str>,
+) -> Result<Response, ApiError> {
+    use agent_core::transfer::client::{FetchError, Peer};
+    let node_id = file.source.node_id.clone();
+    let key = DocId::from(&agent_core::ids::NodeDocId::for_node(&node_id));
+    let node = match state.store.run(move |s| s.get(&key)).await? {
+        Some(Document::Node(n)) => n,
+        _ => {
+            return Err(ApiError::Unavailable(format!(
+                "file {} is on node {node_id}, which is not known",
+                file.id
+            )))
+        }
+    };
+    let Some(endpoint) = node.transfer else {
+        return Err(ApiError::Unavailable(format!(
+            "file {} is on node {node_id} ({}), which serves no files now (offline, or not started)",
+            file.id, node.friendly_name
+        )));
+    };
+    let range = match parse_range(range_header, file.size) {
+        Ok(r) => r,
+        Err(()) => return Ok(unsatisfiable(file.size)),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let (token, _) = state
+        .transfer
+        .issue("control_plane", &node_id, &file.id, now, agent_core::transfer_token::MAX_TTL_SECS)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let peer = Peer {
+        node_id: node_id.clone(),
+        endpoint: endpoint.endpoint,
+        fingerprint: endpoint.cert_fingerprint,
+    };
+    let incoming =
+        state.transfers.get(&peer, &token, &file.id, range.map(|r| (r.start, r.end + 1))).await.map_err(
+            |e| match e {
+                FetchError::Refused { status: 404, .. } => {
+                    ApiError::NotFound(format!("file {} at its source", file.id))
+                }
+                FetchError::Refused { status: 409, .. } => ApiError::Conflict(format!(
+                    "file {} changed at its source since it was indexed; try again after the next sync",
+                    file.id
+                )),
+                other => ApiError::Unavailable(format!("file {} is on node {node_id}: {other}", file.id)),
+            },
+        )?;
+    let file_id = file.id.clone();
+    // Chunks as they arrive; a digest mismatch or a cut ends the body with an error.
+    let chunks = futures_util::stream::unfold(Some(incoming), move |incoming| {
+        let file_id = file_id.clone();
+        async move {
+            let mut incoming = incoming?;
+            match incoming.chunk().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(incoming))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(operation = "files.content", file_id = %file_id, error = %e, "remote content cut short");
+                    Some((Err(std::io::Error::other(e.to_string())), None))
+                }
+            }
+        }
+    });
+    tracing::info!(operation = "files.content", file_id = %file.id, node_id = %peer.node_id, partial = range.is_some(), "serving remote file content");
+    Ok(content_response(file, Body::from_stream(chunks), range, file.size))
 }
 
 #[cfg(test)]
