@@ -50,6 +50,8 @@ pub struct Agent {
     label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     mounted: Option<Mounted>,
     transfer: Option<TransferServer>,
+    /// The cache of other nodes' files, marked clean at shutdown.
+    cache: Option<Arc<crate::cache::store::Cache>>,
     /// Fetches the hub's transfer key when it was not known at start.
     key_fetch: Option<tokio::task::JoinHandle<()>>,
 }
@@ -86,6 +88,7 @@ impl Agent {
             }
             _ => (None, None),
         };
+        let mut cache = None;
         let mounted = match &config.vfs.mount_point {
             Some(mp) => {
                 let mut vfs = Vfs::new(
@@ -95,7 +98,9 @@ impl Agent {
                     Arc::new(WatchedFiles::new(&config.watch_paths)),
                 );
                 if let Some(client) = &hub {
-                    vfs = vfs.with_remote(open_remote(&config, &store, client).await?);
+                    let remote = open_remote(&config, &store, client).await?;
+                    cache = Some(remote.cache().clone());
+                    vfs = vfs.with_remote(remote);
                 }
                 let vfs = Arc::new(vfs);
                 let (mp, options) = (mp.clone(), config.vfs.clone());
@@ -172,6 +177,7 @@ impl Agent {
             label_follower: Some(label_follower),
             mounted,
             transfer,
+            cache,
             key_fetch,
         })
     }
@@ -215,6 +221,13 @@ impl Agent {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
                 Err(e) => tracing::warn!(operation = "unmount", error = %e, "unmount failed"),
+            }
+        }
+        if let Some(cache) = self.cache.take() {
+            match tokio::task::spawn_blocking(move || cache.mark_clean()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(operation = "cache.close", error = %e, "cache not marked clean"),
+                Err(e) => tracing::warn!(operation = "cache.close", error = %e, "cache not marked clean"),
             }
         }
         if let Some(task) = self.key_fetch.take() {

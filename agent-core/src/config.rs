@@ -140,7 +140,7 @@ impl Default for VfsConfig {
 pub struct TransferConfig {
     /// Serve at all (only a node that has joined a control plane does: tokens come from the hub).
     pub enabled: bool,
-    /// Where to listen (default `0.0.0.0:7848`).
+    /// Where to listen (default `0.0.0.0:7443`).
     pub listen: std::net::SocketAddr,
     /// Whether `listen` was written in the file (if not, a busy default port falls back to any
     /// free port instead of failing).
@@ -150,7 +150,7 @@ pub struct TransferConfig {
     pub advertise: Option<String>,
 }
 
-pub const DEFAULT_TRANSFER_PORT: u16 = 7848;
+pub const DEFAULT_TRANSFER_PORT: u16 = 7443;
 
 impl Default for TransferConfig {
     fn default() -> Self {
@@ -567,7 +567,7 @@ fn parse_transfer(
     let d = TransferConfig::default();
     let listen = match &raw.listen {
         Some(l) => l.trim().parse::<std::net::SocketAddr>().map_err(|_| {
-            err("transfer.listen", format!("{l:?} is not an address and port (like \"0.0.0.0:7848\")"))
+            err("transfer.listen", format!("{l:?} is not an address and port (like \"0.0.0.0:7443\")"))
         })?,
         None => d.listen,
     };

@@ -22,6 +22,7 @@
 
 mod http;
 mod readdir;
+mod remote_pair;
 mod seed_hub;
 mod sync_bench;
 mod watch_latency;
@@ -67,6 +68,10 @@ enum Command {
     SyncCold(sync_bench::ColdArgs),
     /// Steady replication: new files on agent A until visible on B; idle hub CPU and RSS.
     SyncSteady(sync_bench::SteadyArgs),
+    /// A hub and a serving agent A; agent B joined to mount A's directory (run_remote.sh).
+    RemotePair(remote_pair::RemotePairArgs),
+    /// A transfer URL and token for curl against a serving agent.
+    TransferToken(remote_pair::TransferTokenArgs),
 }
 
 /// The shape of the generated population (see `mosaicfs_bench::DocGen`).
@@ -143,6 +148,8 @@ fn main() -> Result<()> {
         Command::Readdir(args) => readdir::run(&args),
         Command::SyncCold(args) => sync_bench::cold(&args),
         Command::SyncSteady(args) => sync_bench::steady(&args),
+        Command::RemotePair(args) => remote_pair::remote_pair(args),
+        Command::TransferToken(args) => remote_pair::transfer_token(args),
     }
 }
 

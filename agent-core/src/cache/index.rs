@@ -184,6 +184,18 @@ impl CacheIndex {
     }
 
     /// Total bytes the cache occupies on disk.
+    /// Keys of the entries in `mode`.
+    pub fn keys_in_mode(&self, mode: Mode) -> Result<Vec<String>, IndexError> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT key FROM entries WHERE mode = ?1")?;
+        let name = match mode {
+            Mode::Full => "full",
+            Mode::Block => "block",
+        };
+        let keys = st.query_map([name], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(keys)
+    }
+
     pub fn total_bytes(&self) -> Result<u64, IndexError> {
         let total: i64 =
             self.conn().query_row("SELECT COALESCE(SUM(cached_bytes), 0) FROM entries", [], |r| r.get(0))?;

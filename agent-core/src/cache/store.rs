@@ -98,12 +98,17 @@ pub struct Cache {
     writes: Mutex<()>,
 }
 
+/// Present while no agent uses the cache, after a clean shutdown.
+const CLEAN_MARKER: &str = "clean";
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 impl Cache {
-    /// Opens (creating) the cache at `root`; removes leftovers of interrupted downloads.
+    /// Opens (creating) the cache at `root`; removes leftovers of interrupted downloads, and
+    /// the block-mode entries unless the last run ended with [`Cache::mark_clean`] (their ranges
+    /// are not synced one by one, so after a crash a map may name bytes the disk lost).
     pub fn open(root: &Path, limits: Limits) -> Result<Cache, CacheError> {
         for sub in ["files", "blocks", "tmp"] {
             std::fs::create_dir_all(root.join(sub))?;
@@ -112,13 +117,52 @@ impl Cache {
             let _ = std::fs::remove_file(leftover.path());
         }
         let index = CacheIndex::open(&root.join("index.db"))?;
-        Ok(Cache {
+        let cache = Cache {
             root: root.to_owned(),
             index,
             limits,
             pinned: Mutex::new(HashMap::new()),
             writes: Mutex::new(()),
-        })
+        };
+        let clean = root.join(CLEAN_MARKER);
+        if clean.exists() {
+            std::fs::remove_file(&clean)?;
+        } else {
+            let dropped = cache.drop_block_entries()?;
+            if dropped > 0 {
+                tracing::info!(
+                    operation = "cache.open",
+                    dropped,
+                    "partial entries dropped after an unclean shutdown"
+                );
+            }
+        }
+        Ok(cache)
+    }
+
+    /// Records a clean shutdown: every range written is in the page cache or on disk, so the
+    /// block maps can be trusted at the next open. Syncs the block files first.
+    pub fn mark_clean(&self) -> Result<(), CacheError> {
+        let _writing = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        for dir in std::fs::read_dir(self.root.join("blocks"))?.flatten() {
+            for f in std::fs::read_dir(dir.path())?.flatten() {
+                if let Ok(file) = File::open(f.path()) {
+                    file.sync_data()?;
+                }
+            }
+        }
+        File::create(self.root.join(CLEAN_MARKER))?.sync_all()?;
+        Ok(())
+    }
+
+    fn drop_block_entries(&self) -> Result<usize, CacheError> {
+        let keys = self.index.keys_in_mode(Mode::Block)?;
+        for key in &keys {
+            if let Some(entry) = self.index.get(key)? {
+                self.remove(&entry)?;
+            }
+        }
+        Ok(keys.len())
     }
 
     pub fn index(&self) -> &CacheIndex {
@@ -257,13 +301,31 @@ impl Cache {
         bytes: &[u8],
         sha256: &[u8; 32],
     ) -> Result<bool, CacheError> {
-        let end = offset + bytes.len() as u64;
-        if end > src.size {
-            return Err(CacheError::OutOfRange { start: offset, end, size: src.size });
-        }
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         if digest != *sha256 {
             return Err(CacheError::DigestMismatch { key: src.key.clone() });
+        }
+        self.store_range(src, offset, bytes)
+    }
+
+    /// [`Cache::write_range`] of bytes the transfer client already verified against their
+    /// digest as they arrived (no second hash).
+    pub fn write_verified_range(
+        &self,
+        src: &Source,
+        offset: u64,
+        range: &crate::transfer::client::Verified,
+    ) -> Result<bool, CacheError> {
+        self.store_range(src, offset, range.bytes())
+    }
+
+    /// Writes verified bytes into the sparse file and records them. The data is not synced per
+    /// range (that would halve sequential throughput): the block maps are trusted only after a
+    /// clean shutdown ([`Cache::mark_clean`]); after any other, block entries are dropped at open.
+    fn store_range(&self, src: &Source, offset: u64, bytes: &[u8]) -> Result<bool, CacheError> {
+        let end = offset + bytes.len() as u64;
+        if end > src.size {
+            return Err(CacheError::OutOfRange { start: offset, end, size: src.size });
         }
         let _writing = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         let mut map = match self.index.get(&src.key)? {
@@ -290,7 +352,6 @@ impl Cache {
             file.set_len(src.size)?;
         }
         std::os::unix::fs::FileExt::write_all_at(&file, bytes, offset)?;
-        file.sync_data()?;
         map.insert(offset, end);
         let cached_bytes = allocated_bytes(&path)?.max(before);
         let complete = map.is_complete(src.size);
@@ -305,6 +366,7 @@ impl Cache {
             block_map: (!complete).then_some(map),
         };
         if complete {
+            file.sync_data()?; // a full entry survives any crash
             let dest = self.path(Mode::Full, &src.key);
             std::fs::create_dir_all(dest.parent().unwrap_or(&self.root))?;
             std::fs::rename(&path, &dest)?;
@@ -398,6 +460,30 @@ mod tests {
         let cache = Cache::open(dir.path(), big()).unwrap();
         assert!(tmp_is_empty(dir.path()), "leftovers removed at open");
         assert_eq!(read_hit(cache.lookup(&src).unwrap().unwrap()), b"hello");
+    }
+
+    #[test]
+    fn partial_entries_survive_a_clean_shutdown_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, part) = (source("/big.bin", 4 * BLOCK), vec![7u8; BLOCK as usize]);
+        let whole = source("/small.bin", 5);
+        {
+            let cache = Cache::open(dir.path(), big()).unwrap();
+            cache.write_range(&src, BLOCK, &part, &sha(&part)).unwrap();
+            cache.commit_full(stage(&cache, b"hello"), &whole, &sha(b"hello")).unwrap();
+            cache.mark_clean().unwrap();
+        }
+        let cache = Cache::open(dir.path(), big()).unwrap();
+        let Some(Hit::Block(_, map)) = cache.lookup(&src).unwrap() else { panic!("kept after a clean stop") };
+        assert_eq!(map.intervals(), [(BLOCK, 2 * BLOCK)]);
+        drop(cache); // no mark_clean: as after a crash
+        let cache = Cache::open(dir.path(), big()).unwrap();
+        assert!(cache.lookup(&src).unwrap().is_none(), "a partial entry is not trusted after a crash");
+        assert_eq!(
+            read_hit(cache.lookup(&whole).unwrap().unwrap()),
+            b"hello",
+            "full entries are synced: kept"
+        );
     }
 
     #[test]

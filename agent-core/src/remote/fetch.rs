@@ -15,7 +15,7 @@ use crate::cache::store::{Cache, CacheError};
 use crate::doc::Document;
 use crate::ids::{FileId, NodeDocId};
 use crate::store::Store;
-use crate::transfer::client::{FetchError, Peer, Transfers};
+use crate::transfer::client::{FetchError, Peer, Transfers, Verified};
 use crate::vfs::VfsError;
 
 pub const ATTEMPTS: usize = 3;
@@ -154,7 +154,7 @@ impl Fetcher {
     }
 
     /// `[start, end)` of the file, verified against its digest.
-    pub async fn range(&self, t: &Target, start: u64, end: u64) -> Result<(Vec<u8>, [u8; 32]), VfsError> {
+    pub async fn range(&self, t: &Target, start: u64, end: u64) -> Result<Verified, VfsError> {
         let result = self
             .with_retries(t, "range", |peer, token| async move {
                 let incoming = self
@@ -162,15 +162,15 @@ impl Fetcher {
                     .get(&peer, &token, &t.file_id, Some((start, end)))
                     .await
                     .map_err(Failure::Fetch)?;
-                let (bytes, digest) = incoming.collect().await.map_err(Failure::Fetch)?;
-                if bytes.len() as u64 != end - start {
+                let verified = incoming.collect((end - start) as usize).await.map_err(Failure::Fetch)?;
+                if verified.bytes().len() as u64 != end - start {
                     return Err(Failure::Other(format!(
                         "asked for {} bytes, got {}",
                         end - start,
-                        bytes.len()
+                        verified.bytes().len()
                     )));
                 }
-                Ok((bytes, digest))
+                Ok(verified)
             })
             .await;
         result.map_err(|f| give_up(t, f))

@@ -21,6 +21,7 @@
 
 mod block;
 mod fetch;
+mod flights;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -76,8 +77,10 @@ pub struct Remote {
     fetcher: fetch::Fetcher,
     rt: tokio::runtime::Handle,
     options: RemoteOptions,
-    /// One lock per cache key: held while that file's bytes are fetched.
+    /// One lock per cache key: held while that file is fetched whole.
     fetching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Ranges being fetched, per cache key.
+    flights: Arc<flights::Flights>,
 }
 
 /// Keeps a cache entry from eviction while a file is open.
@@ -138,6 +141,7 @@ impl Remote {
             rt: tokio::runtime::Handle::current(),
             options,
             fetching: Mutex::new(HashMap::new()),
+            flights: Default::default(),
         }
     }
 
@@ -190,11 +194,6 @@ impl Remote {
     fn fetch_whole(&self, t: &Target) -> Result<File, FetchWhole> {
         let lock = self.key_lock(&t.src.key);
         let _fetching = lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.fetch_whole_locked(t)
-    }
-
-    /// [`Remote::fetch_whole`] for a caller that holds the file's fetch lock.
-    fn fetch_whole_locked(&self, t: &Target) -> Result<File, FetchWhole> {
         if let Some(Hit::Full(file)) = self.lookup(t).map_err(FetchWhole::Failed)? {
             return Ok(file); // another reader fetched it meanwhile
         }

@@ -212,16 +212,38 @@ impl Incoming {
         self.digest
     }
 
-    /// Reads the whole (verified) body into memory: for ranges, which are bounded.
-    pub async fn collect(mut self) -> Result<(Vec<u8>, [u8; 32]), FetchError> {
-        let mut out = Vec::with_capacity(self.expected.unwrap_or(0).min(64 << 20) as usize);
+    /// Reads the whole body into memory (for ranges, which are bounded: `len` is the size
+    /// asked for, allocated once) and returns it once its digest matched.
+    pub async fn collect(mut self, len: usize) -> Result<Verified, FetchError> {
+        let mut bytes = Vec::with_capacity(len);
         while let Some(chunk) = self.chunk().await? {
-            out.extend_from_slice(&chunk);
+            bytes.extend_from_slice(&chunk);
         }
         let digest = self
             .digest
             .ok_or_else(|| FetchError::Broken { node: self.node.clone(), message: "no digest".into() })?;
-        Ok((out, digest))
+        Ok(Verified { bytes, digest })
+    }
+}
+
+/// Bytes whose SHA-256 matched the `Digest` trailer their sender announced (only
+/// [`Incoming::collect`] makes one, so holding one means the check was done).
+pub struct Verified {
+    bytes: Vec<u8>,
+    digest: [u8; 32],
+}
+
+impl Verified {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
     }
 }
 

@@ -52,7 +52,22 @@ pub const FAULT_FLIP_ENV: &str = "MOSAICFS_FAULT_FLIP_BYTES";
 pub fn router(served: Arc<Served>) -> axum::Router {
     axum::Router::new()
         .route("/api/agent/transfer/{file_id}", axum::routing::get(transfer))
+        .route("/health", axum::routing::get(health))
         .with_state(served)
+}
+
+/// `GET /health`: no authentication, no secrets; says whether tokens can be checked yet.
+async fn health(State(s): State<Arc<Served>>) -> Response {
+    let ready = s.verifier.get().is_some();
+    let body = serde_json::json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "role": "transfer",
+        "node_id": s.node_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "subsystems": {"transfer_key": {"status": if ready { "ok" } else { "degraded" },
+            "message": if ready { "the hub's transfer key is known" } else { "waiting for the hub's transfer key" }}},
+    });
+    axum::Json(body).into_response()
 }
 
 /// A 4xx/503 answer with the JSON error body.
