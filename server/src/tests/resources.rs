@@ -353,7 +353,10 @@ async fn content_of_local_files_with_ranges_and_no_escape() {
     );
     assert_eq!(raw_get(&api, &url(&escape), &token, None).await.0, StatusCode::FORBIDDEN);
     assert_eq!(raw_get(&api, &url(&gone), &token, None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(raw_get(&api, &url(&remote), &token, None).await.0, StatusCode::NOT_IMPLEMENTED);
+    let (s, _, body) = raw_get(&api, &url(&remote), &token, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "another node's file, that node unknown here");
+    let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(err["error"]["code"], "node_unavailable", "{err}");
     assert_eq!(
         raw_get(&api, "/api/files/..%2F..%2Fetc%2Fpasswd/content", &token, None).await.0,
         StatusCode::BAD_REQUEST
