@@ -163,7 +163,9 @@ b_start() {   # fresh cache; starts agent B, waits for the mount and NAME visibl
 }
 b_stop() { stop_bg "$MPID"; }   # SIGTERM: B unmounts and exits
 b_cache_cap() { sed -i "s/^max_mib = .*/max_mib = $1/" "$B_CONFIG"; }
-alloc_cache() { du -sB1 "$B_DATA/cache/files" "$B_DATA/cache/blocks" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+alloc_cache() {   # bytes allocated by the cached files (what the cap counts; directories excluded)
+  find "$B_DATA/cache/files" "$B_DATA/cache/blocks" -type f -printf '%b\n' 2>/dev/null | awk '{s += $1 * 512} END {print s + 0}'
+}
 
 for _ in $(seq 1 600); do
   line=$("$MOSAICFS_BENCH" transfer-token --hub-data "$HUB_DATA" --agent-db "$A_DB" --path "$SRV/file1g.bin" 2>/dev/null) && break

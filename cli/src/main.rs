@@ -80,7 +80,20 @@ pub fn config_or_exit(path: &Path) -> Result<AgentConfig, CliError> {
     AgentConfig::load(path).map_err(CliError::Config)
 }
 
+/// Remote reads hold buffers of up to 16 MiB on many threads. glibc raises its mmap threshold
+/// after the first such buffer is freed, and from then on serves them from per-thread heaps that
+/// keep the memory: the agent's RSS would grow with its thread count. A fixed 1 MiB threshold
+/// keeps every large buffer mapped on its own and returned when freed.
+fn keep_large_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called first in main, before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_large_buffers_out_of_the_heap();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Agent(args) => agent_cmd::run(args),
