@@ -221,3 +221,13 @@ async fn a_file_that_changes_while_it_is_sent_ends_without_a_digest() {
     assert!(broken, "the body is cut short");
     assert!(trailers.is_none(), "no digest vouches for what was sent");
 }
+
+#[tokio::test]
+async fn health_answers_without_a_token_and_says_whether_tokens_can_be_checked() {
+    let fx = fixture().await;
+    let health: serde_json::Value =
+        reqwest::get(format!("{}/health", fx.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["node_id"], me().as_str());
+    assert_eq!(health["role"], "transfer");
+}
