@@ -89,27 +89,12 @@ impl Hub {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        let body = serde_json::json!({"mounts": [{
-            "mount_id": "m0",
-            "source": {"node_id": node_id, "export_path": export_path},
-            "steps": [],
-            "default_result": "include",
-            "strategy": "prefix_replace",
-            "conflict_policy": "last_write_wins",
-        }]});
         let url = self.url();
-        let status = rt.block_on(async {
+        rt.block_on(async {
             let token = crate::login(&client, &url, &self.admin_key, &self.admin_secret).await;
-            client
-                .post(format!("{url}/api/vfs/directories/{name}"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
+            crate::create_mount_dir(&client, &url, &token, name, node_id, export_path, serde_json::json!([]))
                 .await
-                .expect("create directory")
-                .status()
         });
-        assert_eq!(status.as_u16(), 201, "create /{name}");
     }
 }
 

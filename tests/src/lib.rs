@@ -202,3 +202,33 @@ pub async fn login(client: &reqwest::Client, base: &str, key: &str, secret: &str
         .expect("login answer");
     answer["token"].as_str().expect("a token").to_owned()
 }
+
+/// Creates the virtual directory `/name` over HTTPS (`token`: an admin session), showing
+/// `export_path` of `node_id` (prefix_replace, `steps` as JSON); asserts 201.
+pub async fn create_mount_dir(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    node_id: &str,
+    export_path: &Path,
+    steps: serde_json::Value,
+) {
+    let body = serde_json::json!({"mounts": [{
+        "mount_id": "m0",
+        "source": {"node_id": node_id, "export_path": export_path},
+        "steps": steps,
+        "default_result": "include",
+        "strategy": "prefix_replace",
+        "conflict_policy": "last_write_wins",
+    }]});
+    let status = client
+        .post(format!("{base}/api/vfs/directories/{name}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("create directory")
+        .status();
+    assert_eq!(status.as_u16(), 201, "create /{name}");
+}

@@ -120,26 +120,10 @@ impl MountedUp {
     /// (prefix_replace, no steps; `steps` as JSON when given).
     pub fn create_dir(&mut self, name: &str, export_path: &Path, steps: serde_json::Value) {
         let token = self.token();
-        let body = serde_json::json!({"mounts": [{
-            "mount_id": "m0",
-            "source": {"node_id": self.node_id, "export_path": export_path},
-            "steps": steps,
-            "default_result": "include",
-            "strategy": "prefix_replace",
-            "conflict_policy": "last_write_wins",
-        }]});
-        let (client, url) = (self.client.clone(), self.url.clone());
-        let status = self.rt.block_on(async move {
-            client
-                .post(format!("{url}/api/vfs/directories/{name}"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .expect("create directory")
-                .status()
+        let (client, url, node_id) = (self.client.clone(), self.url.clone(), self.node_id.clone());
+        self.rt.block_on(async move {
+            crate::create_mount_dir(&client, &url, &token, name, &node_id, export_path, steps).await
         });
-        assert_eq!(status.as_u16(), 201, "create /{name}");
     }
 
     /// The `mount` subsystem's message in this node's `agent_status` document, if written yet.
