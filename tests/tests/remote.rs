@@ -452,3 +452,44 @@ fn the_files_api_serves_another_nodes_file_through_its_transfer_server() {
     assert_eq!(err["error"]["code"], "node_unavailable");
     assert!(err["error"]["message"].as_str().unwrap().contains(&p.a.node_id), "{err}");
 }
+
+#[test]
+fn a_file_read_in_more_than_a_thousand_scattered_places_is_promoted_to_a_full_download() {
+    const SPOTS: u64 = 1000;
+    const STEP: u64 = MIB + 4096; // far enough apart that no two reads look sequential
+    let size = (SPOTS + 2) * STEP;
+    let p = pair("", &[], |dir| {
+        let f = std::fs::File::create(dir.join("scattered.bin")).unwrap();
+        f.set_len(size).unwrap();
+        for i in 0..=SPOTS + 1 {
+            f.write_all_at(&(i + 1).to_le_bytes(), i * STEP).unwrap();
+        }
+    });
+    let via = p.mount.join("remote/scattered.bin");
+    let spots = within("1,000 scattered reads", move || {
+        let f = std::fs::File::open(&via).unwrap();
+        let mut buf = [0u8; 8];
+        for i in 0..SPOTS {
+            f.read_exact_at(&mut buf, i * STEP).unwrap();
+            assert_eq!(u64::from_le_bytes(buf), i + 1, "spot {i}");
+        }
+        f
+    });
+    let (mode, _, intervals) = cache_entry(&p, "scattered.bin").expect("a block-mode entry");
+    assert_eq!((mode.as_str(), intervals.len()), ("block", SPOTS as usize), "one interval per spot");
+
+    // One more: past 1,000 intervals the file is fetched whole.
+    let mut buf = [0u8; 8];
+    let f = within("the 1,001st read", move || {
+        spots.read_exact_at(&mut buf, SPOTS * STEP).unwrap();
+        assert_eq!(u64::from_le_bytes(buf), SPOTS + 1);
+        spots
+    });
+    let (mode, cached, _) = cache_entry(&p, "scattered.bin").expect("the entry");
+    assert_eq!(mode, "full", "promoted");
+    drop(f);
+    let src = p.a.node.watched.join("scattered.bin");
+    let via = p.mount.join("remote/scattered.bin");
+    assert_eq!(within("hash", move || sha256_of(&via)).unwrap(), sha256_of(&src).unwrap());
+    assert!(cached >= size, "the whole file is in the cache: {cached} bytes of {size}");
+}

@@ -94,9 +94,10 @@ impl BlockMap {
         self.contains(0, size)
     }
 
-    /// Too fragmented: fetch the whole file instead.
+    /// Too fragmented: one more interval would take the map past [`PROMOTE_AFTER`], so the
+    /// next miss fetches the whole file instead.
     pub fn should_promote(&self) -> bool {
-        self.intervals.len() > PROMOTE_AFTER
+        self.intervals.len() >= PROMOTE_AFTER
     }
 
     /// The stored form: little-endian `u64` pairs.
@@ -209,10 +210,12 @@ mod tests {
     #[test]
     fn many_scattered_blocks_ask_for_promotion() {
         let mut m = BlockMap::new();
-        for i in 0..=PROMOTE_AFTER as u64 {
+        for i in 0..PROMOTE_AFTER as u64 - 1 {
             m.insert(i * 2 * BLOCK, i * 2 * BLOCK + BLOCK);
         }
-        assert!(m.should_promote());
+        assert!(!m.should_promote(), "999 intervals: one more is still fine");
+        m.insert(1 << 50, (1 << 50) + 1);
+        assert!(m.should_promote(), "1,000: the next one would be past the limit");
         assert!(!map(&[(0, 10)]).should_promote());
     }
 
