@@ -400,7 +400,10 @@ fn ffprobe_and_a_seeking_viewer_read_a_remote_video_by_ranges() {
 
 #[test]
 fn the_files_api_serves_another_nodes_file_through_its_transfer_server() {
-    let mut p = pair("", &[], |dir| write_pattern(&dir.join("doc.bin"), 3 * MIB + 17, 8));
+    // A's first response has a flipped byte.
+    let mut p = pair("", &[("MOSAICFS_FAULT_FLIP_BYTES", "1")], |dir| {
+        write_pattern(&dir.join("doc.bin"), 3 * MIB + 17, 8)
+    });
     let src = std::fs::read(p.a.node.watched.join("doc.bin")).unwrap();
     let conn = rusqlite::Connection::open_with_flags(p.hub.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap();
@@ -429,6 +432,11 @@ fn the_files_api_serves_another_nodes_file_through_its_transfer_server() {
             (status, content_range, resp.bytes().await.unwrap().to_vec())
         })
     };
+
+    // The corrupt answer is cut short: the client sees a broken transfer, never a complete file.
+    let corrupt =
+        rt.block_on(async { client.get(&url).bearer_auth(&token).send().await.unwrap().bytes().await });
+    assert!(corrupt.is_err(), "a body whose digest did not match must not end cleanly");
 
     let (status, _, body) = get(None);
     assert_eq!(status, 200);

@@ -6,9 +6,9 @@
 //!   crafted document cannot reach other files.
 //! - A file of another node is fetched from that node's transfer server (tier 4, ARCHITECTURE
 //!   §10) with a token the hub signs for itself (`sub: control_plane`), over TLS pinned to the
-//!   certificate in the node document, and streamed through while its SHA-256 is computed. If
-//!   the `Digest` trailer does not match, the response is cut short (the client sees a broken
-//!   transfer, never a complete wrong file). An owner that cannot be reached is a 503
+//!   certificate in the node document, and streamed through while its SHA-256 is computed, the
+//!   last chunk held back until the `Digest` trailer matched: on a mismatch the response is cut
+//!   short (the client sees a broken transfer, never a complete wrong file). An owner that cannot be reached is a 503
 //!   `node_unavailable` that names it.
 
 use std::io::{Seek, SeekFrom};
@@ -246,17 +246,24 @@ async fn remote_content(
             },
         )?;
     let file_id = file.id.clone();
-    // Chunks as they arrive; a digest mismatch or a cut ends the body with an error.
-    let chunks = futures_util::stream::unfold(Some(incoming), move |incoming| {
+    // Chunks as they arrive, each held back until the next one is in: the last one goes out only
+    // once the digest matched, so with `Content-Length` a mismatch leaves the client short of
+    // bytes (a broken transfer), never with a complete wrong file.
+    let chunks = futures_util::stream::unfold(Some((incoming, None::<bytes::Bytes>)), move |state| {
         let file_id = file_id.clone();
         async move {
-            let mut incoming = incoming?;
-            match incoming.chunk().await {
-                Ok(Some(bytes)) => Some((Ok(bytes), Some(incoming))),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::warn!(operation = "files.content", file_id = %file_id, error = %e, "remote content cut short");
-                    Some((Err(std::io::Error::other(e.to_string())), None))
+            let (mut incoming, mut held) = state?;
+            loop {
+                match incoming.chunk().await {
+                    Ok(Some(bytes)) => match held.replace(bytes) {
+                        Some(previous) => return Some((Ok(previous), Some((incoming, held)))),
+                        None => continue,
+                    },
+                    Ok(None) => return held.map(|last| (Ok(last), None)),
+                    Err(e) => {
+                        tracing::warn!(operation = "files.content", file_id = %file_id, error = %e, "remote content cut short");
+                        return Some((Err(std::io::Error::other(e.to_string())), None));
+                    }
                 }
             }
         }
