@@ -158,6 +158,8 @@ impl Agent {
                     Arc::new(m.state_source());
                 probe
             }),
+            transfer: transfer.as_ref().map(TransferServer::state_source),
+            cache: cache.clone(),
         };
         let reporter = report::spawn(
             store.clone(),

@@ -25,6 +25,18 @@ pub struct Sources {
     pub sync: Option<SharedState>,
     /// The mount's state, when the tree is mounted.
     pub mount: Option<Arc<dyn Fn() -> crate::mount::MountState + Send + Sync>>,
+    /// The transfer server, when this node serves its files.
+    pub transfer: Option<Arc<dyn Fn() -> TransferState + Send + Sync>>,
+    /// The cache of other nodes' files, when reads go through it.
+    pub cache: Option<Arc<crate::cache::store::Cache>>,
+}
+
+/// What the `transfer` subsystem reports.
+#[derive(Clone, Debug)]
+pub struct TransferState {
+    pub endpoint: String,
+    /// Whether the hub's key is known (tokens can be checked).
+    pub key_known: bool,
 }
 
 fn subsystem(health: Health, message: Option<String>) -> SubsystemStatus {
@@ -102,6 +114,32 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
             )
         };
         subsystems.insert("mount".to_owned(), status);
+    }
+    if let Some(transfer) = &src.transfer {
+        let t = transfer();
+        let status = if t.key_known {
+            subsystem(Health::Healthy, Some(format!("serving files at {}", t.endpoint)))
+        } else {
+            subsystem(
+                Health::Degraded,
+                Some(format!("listening at {}, waiting for the hub's transfer key", t.endpoint)),
+            )
+        };
+        subsystems.insert("transfer".to_owned(), status);
+    }
+    if let Some(cache) = &src.cache {
+        let status = match cache.index().usage() {
+            Ok((files, bytes)) => subsystem(
+                Health::Healthy,
+                Some(format!(
+                    "{files} files, {} MiB of {} MiB",
+                    bytes.div_ceil(1 << 20),
+                    cache.limits().max_bytes >> 20
+                )),
+            ),
+            Err(e) => subsystem(Health::Degraded, Some(format!("cache index unreadable: {e}"))),
+        };
+        subsystems.insert("cache".to_owned(), status);
     }
     let overall = subsystems.values().fold(Health::Healthy, |acc, s| worst(acc, s.health));
     let mut watch_paths = Vec::new();
@@ -224,6 +262,8 @@ mod tests {
             worker: Arc::new(move || worker.clone()),
             sync: None,
             mount: None,
+            transfer: None,
+            cache: None,
         }
     }
 
@@ -242,6 +282,49 @@ mod tests {
         let done = WorkerStatus { first_crawl: Some(Default::default()), ..Default::default() };
         let w = write_status(&store, &sources(done)).unwrap();
         let Some(Document::AgentStatus(s)) = store.get(&w.id).unwrap() else { panic!() };
+        assert_eq!(s.overall, Health::Healthy);
+    }
+
+    #[test]
+    fn transfer_and_cache_subsystems_say_what_they_serve_and_hold() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::cache::index::Limits { max_bytes: 64 << 20, min_free_bytes: 0 };
+        let cache = Arc::new(crate::cache::store::Cache::open(dir.path(), limits).unwrap());
+        let bytes = vec![1u8; 3 << 20];
+        let src = crate::cache::store::Source {
+            key: crate::cache::cache_key(&"node-r2".parse().unwrap(), "/f"),
+            file_id: crate::ids::FileId::generate(),
+            size: bytes.len() as u64,
+            mtime_ns: 1,
+        };
+        let mut staged = cache.stage().unwrap();
+        std::io::Write::write_all(&mut staged, &bytes).unwrap();
+        use sha2::Digest;
+        cache.commit_full(staged, &src, &sha2::Sha256::digest(&bytes).into()).unwrap();
+        let key_known = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let known = key_known.clone();
+        let mut sources =
+            sources(WorkerStatus { first_crawl: Some(Default::default()), ..Default::default() });
+        sources.cache = Some(cache);
+        sources.transfer = Some(Arc::new(move || TransferState {
+            endpoint: "https://10.0.0.2:7443".into(),
+            key_known: known.load(std::sync::atomic::Ordering::Relaxed),
+        }));
+        let status = |store: &Store| {
+            let w = write_status(store, &sources).unwrap();
+            let Some(Document::AgentStatus(s)) = store.get(&w.id).unwrap() else { panic!() };
+            s
+        };
+        let s = status(&store);
+        assert_eq!(s.subsystems["cache"].message.as_deref(), Some("1 files, 3 MiB of 64 MiB"));
+        assert_eq!(s.subsystems["transfer"].health, Health::Degraded);
+        key_known.store(true, std::sync::atomic::Ordering::Relaxed);
+        let s = status(&store);
+        assert_eq!(
+            s.subsystems["transfer"].message.as_deref(),
+            Some("serving files at https://10.0.0.2:7443")
+        );
         assert_eq!(s.overall, Health::Healthy);
     }
 

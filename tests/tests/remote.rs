@@ -308,6 +308,19 @@ fn a_flipped_byte_is_detected_never_cached_and_the_read_retried() {
     });
 }
 
+/// The message of subsystem `name` in `agent`'s own `agent_status` document, once written.
+fn subsystem_message(agent: &Agent, name: &str) -> Option<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(agent.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let body: String = conn
+        .query_row("SELECT body FROM docs WHERE id = ?1", [format!("status::{}", agent.node_id)], |r| {
+            r.get(0)
+        })
+        .ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+    doc.pointer(&format!("/subsystems/{name}/message"))?.as_str().map(str::to_owned)
+}
+
 /// Lines of A's log (JSON) that record a transfer it sent, with `also` in them.
 fn transfers_sent(p: &Pair, also: &str) -> usize {
     let text = std::fs::read_to_string(p.a.node.data.join("logs/mosaicfs.log")).unwrap_or_default();
@@ -347,6 +360,14 @@ fn concurrent_readers_of_the_same_missing_data_share_one_fetch() {
         (transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)) >= 1).then_some(())
     });
     assert_eq!(transfers_sent(&p, "\"start\":0,\"bytes\":20971520"), 1, "one download of whole.bin");
+
+    // agent_status says what each side does: A serves, B's cache holds the two files.
+    wait_for("A's transfer status", DEADLINE, || {
+        subsystem_message(&p.a, "transfer").filter(|m| m.starts_with("serving files at https://127.0.0.2:"))
+    });
+    wait_for("B's cache status", DEADLINE, || {
+        subsystem_message(&p.b, "cache").filter(|m| m.starts_with("2 files, "))
+    });
     assert_eq!(transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)), 1, "one request for the shared range");
 }
 

@@ -196,6 +196,16 @@ impl CacheIndex {
         Ok(keys)
     }
 
+    /// Entries, and their bytes on disk.
+    pub fn usage(&self) -> Result<(u64, u64), IndexError> {
+        let (n, bytes): (i64, i64) = self.conn().query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cached_bytes), 0) FROM entries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n as u64, bytes as u64))
+    }
+
     pub fn total_bytes(&self) -> Result<u64, IndexError> {
         let total: i64 =
             self.conn().query_row("SELECT COALESCE(SUM(cached_bytes), 0) FROM entries", [], |r| r.get(0))?;

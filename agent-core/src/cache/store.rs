@@ -169,6 +169,10 @@ impl Cache {
         &self.index
     }
 
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     fn path(&self, mode: Mode, key: &str) -> PathBuf {
         let dir = match mode {
             Mode::Full => "files",

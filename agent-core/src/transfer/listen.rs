@@ -24,6 +24,7 @@ pub enum ListenError {
 pub struct TransferServer {
     addr: SocketAddr,
     endpoint: TransferEndpoint,
+    served: Arc<Served>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -53,7 +54,7 @@ impl TransferServer {
         let server = axum_server::from_tcp_rustls(listener, rustls)
             .map_err(|source| ListenError::Bind { addr, source })?
             .handle(handle.clone());
-        let task = tokio::spawn(server.serve(router(served).into_make_service()));
+        let task = tokio::spawn(server.serve(router(served.clone()).into_make_service()));
         let url = match &config.advertise {
             Some(url) => url.clone(),
             None => {
@@ -65,6 +66,7 @@ impl TransferServer {
         Ok(TransferServer {
             addr,
             endpoint: TransferEndpoint { endpoint: url, cert_fingerprint: identity.fingerprint },
+            served,
             handle,
             task,
         })
@@ -77,6 +79,15 @@ impl TransferServer {
     /// What the node document advertises.
     pub fn endpoint(&self) -> &TransferEndpoint {
         &self.endpoint
+    }
+
+    /// What `agent_status` reports of the server (its endpoint, whether tokens can be checked).
+    pub fn state_source(&self) -> Arc<dyn Fn() -> crate::report::TransferState + Send + Sync> {
+        let (served, endpoint) = (self.served.clone(), self.endpoint.endpoint.clone());
+        Arc::new(move || crate::report::TransferState {
+            endpoint: endpoint.clone(),
+            key_known: served.verifier.get().is_some(),
+        })
     }
 
     /// Stops accepting, gives streams in progress a second to finish, then closes.
