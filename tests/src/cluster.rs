@@ -84,11 +84,7 @@ impl Hub {
     /// no steps) through the REST API, as the admin.
     pub fn create_dir(&self, name: &str, node_id: &str, export_path: &Path) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
+        let client = crate::https_client(Duration::from_secs(30));
         let url = self.url();
         rt.block_on(async {
             let token = crate::login(&client, &url, &self.admin_key, &self.admin_secret).await;

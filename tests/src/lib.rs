@@ -189,6 +189,12 @@ pub fn admin_secret(data: &Path) -> (String, String) {
     (lines.next().expect("access key id"), lines.next().expect("secret"))
 }
 
+/// An HTTPS client for a test's own hub (self-signed certificate: not checked), with a
+/// per-request `timeout`.
+pub fn https_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(timeout).build().expect("client")
+}
+
 /// Logs in over HTTPS and returns the session token.
 pub async fn login(client: &reqwest::Client, base: &str, key: &str, secret: &str) -> String {
     let answer: serde_json::Value = client

@@ -39,11 +39,7 @@ impl MountedUp {
         ));
         std::fs::write(&node.config, text).expect("agent.toml");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
+        let client = crate::https_client(Duration::from_secs(30));
         MountedUp {
             node,
             mount,

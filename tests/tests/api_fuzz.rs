@@ -30,11 +30,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (token, schema) = rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+        let client = mosaicfs_tests::https_client(Duration::from_secs(30));
         let token = mosaicfs_tests::login(&client, &base, &key, &secret).await;
         // Something for the generated requests to find.
         let created = client

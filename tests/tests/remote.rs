@@ -436,8 +436,7 @@ fn the_files_api_serves_another_nodes_file_through_its_transfer_server() {
         )
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client =
-        reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(DEADLINE).build().unwrap();
+    let client = mosaicfs_tests::https_client(DEADLINE);
     let url = format!("{}/api/files/{id}/content", p.hub.url());
     let token =
         rt.block_on(mosaicfs_tests::login(&client, &p.hub.url(), &p.hub.admin_key, &p.hub.admin_secret));
