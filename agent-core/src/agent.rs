@@ -54,6 +54,7 @@ pub struct Agent {
     cache: Option<Arc<crate::cache::store::Cache>>,
     /// Fetches the hub's transfer key when it was not known at start.
     key_fetch: Option<tokio::task::JoinHandle<()>>,
+    commands: Option<crate::commands::CommandRunner>,
 }
 
 impl Agent {
@@ -147,6 +148,14 @@ impl Agent {
                 Some(on_long_outage),
             )
         });
+        // Commands from the hub (ARCHITECTURE §5.9) arrive through the pull.
+        let commands = sync.as_ref().map(|_| {
+            let executor = Arc::new(WorkerCommands {
+                crawl: Box::new(worker.crawl_trigger()),
+                status: Box::new(worker.status_source()),
+            });
+            crate::commands::CommandRunner::spawn(store.clone(), node_id.clone(), executor)
+        });
         let sources = report::Sources {
             node_id: node_id.clone(),
             watch_paths: config.watch_paths.clone(),
@@ -181,6 +190,7 @@ impl Agent {
             transfer,
             cache,
             key_fetch,
+            commands,
         })
     }
 
@@ -235,6 +245,9 @@ impl Agent {
         if let Some(task) = self.key_fetch.take() {
             task.abort();
         }
+        if let Some(commands) = self.commands.take() {
+            commands.stop().await;
+        }
         if let Some(transfer) = self.transfer.take() {
             transfer.stop().await;
         }
@@ -256,6 +269,47 @@ impl Agent {
         store.run(|s| s.clone().close()).await?;
         tracing::info!(operation = "agent.stop", node_id = %self.node_id, "agent stopped; node offline");
         Ok(())
+    }
+}
+
+/// The commands the indexing worker carries out.
+struct WorkerCommands {
+    crawl: Box<dyn Fn() + Send + Sync>,
+    status: Box<dyn Fn() -> crate::watcher::WorkerStatus + Send + Sync>,
+}
+
+impl crate::commands::Executor for WorkerCommands {
+    fn run(&self, command: &crate::doc::Command, stop: &dyn Fn() -> bool) -> crate::commands::Outcome {
+        use crate::commands::Outcome;
+        use crate::doc::{Command, CommandStatus};
+        match command {
+            Command::Reindex => {
+                let before = (self.status)().full_crawls;
+                (self.crawl)();
+                while (self.status)().full_crawls == before {
+                    if stop() {
+                        return Outcome {
+                            status: CommandStatus::Failed,
+                            message: "the agent stopped".into(),
+                            crawl: None,
+                        };
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let crawl = (self.status)().last_crawl;
+                let message = match &crawl {
+                    Some(c) => format!(
+                        "crawled every watch path: {} files seen, {} added, {} changed, {} deleted",
+                        c.seen, c.added, c.changed, c.deleted
+                    ),
+                    None => "crawled every watch path".into(),
+                };
+                Outcome { status: CommandStatus::Done, message, crawl }
+            }
+            Command::Unknown => {
+                Outcome { status: CommandStatus::Failed, message: "unknown command".into(), crawl: None }
+            }
+        }
     }
 }
 

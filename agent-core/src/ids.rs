@@ -282,6 +282,42 @@ impl UtilizationId {
 }
 
 doc_id!(
+    /// `command::{node_id}::{uuid v4}`: something the hub asks one node to do.
+    CommandId,
+    "command"
+);
+
+impl CommandId {
+    /// A new command for `node`.
+    pub fn generate(node: &NodeId) -> CommandId {
+        CommandId(format!("command::{node}::{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// The part after `command::` (`{node_id}::{uuid}`).
+    pub fn key(&self) -> &str {
+        &self.0["command::".len()..]
+    }
+
+    /// The node the command is for, as its id says.
+    pub fn node(&self) -> Option<NodeId> {
+        self.key().split("::").next()?.parse().ok()
+    }
+}
+
+doc_id!(
+    /// `command_result::{node_id}::{uuid v4}` (deterministic: the answer to `command::…` with
+    /// the same key).
+    CommandResultId,
+    "command_result"
+);
+
+impl CommandResultId {
+    pub fn for_command(command: &CommandId) -> CommandResultId {
+        CommandResultId(format!("command_result::{}", command.key()))
+    }
+}
+
+doc_id!(
     /// `label_file::{file key}` (deterministic: one assignment document per file, upserted).
     LabelAssignmentId,
     "label_file"

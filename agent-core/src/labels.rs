@@ -70,7 +70,7 @@ impl Rule {
 }
 
 /// Where a file's labels come from (for `GET /api/labels/effective`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Effective {
     /// Every label the file carries, sorted.
     pub labels: BTreeSet<Label>,
@@ -80,7 +80,7 @@ pub struct Effective {
     pub rules: Vec<RuleMatch>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RuleMatch {
     pub rule_id: LabelRuleId,
     pub name: String,

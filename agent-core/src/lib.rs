@@ -2,6 +2,8 @@
 //!
 //! Module map (docs/ARCHITECTURE.md has the full picture):
 //!
+//! - [`api`] — the typed client of the hub's REST API (sessions renewed, errors typed), for the
+//!   CLI, the desktop app and tests.
 //! - [`auth`] — credentials (Argon2id verifier) and HMAC request signing, shared with the hub.
 //! - [`host`] — facts about this machine (host name).
 //! - [`http`] — the one HTTP client: HTTPS pinned to a certificate fingerprint.
@@ -25,6 +27,8 @@
 //! - [`tls`] — self-signed TLS identities (hub listener, transfer server) and atomic key files.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
+//! - [`commands`] — runs the commands the hub sends this node (its changes feed) and answers
+//!   them with result documents (feature `node`).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
 //! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
 //! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
@@ -32,6 +36,8 @@
 //! - [`node`] — the node document and its heartbeat (feature `node`).
 //! - [`sync`] — replication with the control plane: push and pull loops (feature `node`).
 //! - [`report`] — the `agent_status` document and utilization snapshots (feature `node`).
+//! - [`wire`] — the wire contract: every body that crosses a process boundary (push, changes
+//!   feed, error body, REST resources), shared by hub, agent and clients.
 //! - [`agent`] — starts a node from a config and returns a handle with `shutdown()` (feature `node`).
 //!
 //! The control-plane server uses this crate with `default-features = false`: ids, documents and
@@ -39,9 +45,12 @@
 
 #[cfg(feature = "node")]
 pub mod agent;
+pub mod api;
 pub mod auth;
 #[cfg(all(feature = "node", unix))]
 pub mod cache;
+#[cfg(feature = "node")]
+pub mod commands;
 pub mod config;
 #[cfg(feature = "node")]
 pub mod crawler;
@@ -75,3 +84,4 @@ pub mod vfs;
 pub mod vtree;
 #[cfg(feature = "node")]
 pub mod watcher;
+pub mod wire;

@@ -63,6 +63,14 @@ pub fn identity(data_dir: &Path, name: &str, hostname: &str) -> Result<TlsIdenti
     Ok(TlsIdentity { fingerprint: hex::encode(Sha256::digest(&der)), cert_pem, key_pem })
 }
 
+/// The SHA-256 fingerprint of the PEM certificate at `path` (what a client on the same machine
+/// pins without asking: the CLI next to a running hub, tests).
+pub fn certificate_fingerprint(path: &Path) -> Result<String, KeyFileError> {
+    let pem = std::fs::read(path).map_err(|e| err(path, e))?;
+    let der = pem_to_der(&pem).ok_or_else(|| err(path, "not a PEM certificate"))?;
+    Ok(hex::encode(Sha256::digest(&der)))
+}
+
 fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::from_pem_slice(pem).ok().map(|c| c.to_vec())
@@ -80,6 +88,8 @@ mod tests {
         let b = identity(dir.path(), "transfer", "testhost").unwrap();
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.fingerprint.len(), 64);
+        let crt = dir.path().join("tls/transfer.crt");
+        assert_eq!(certificate_fingerprint(&crt).unwrap(), a.fingerprint);
         let mode = std::fs::metadata(dir.path().join("tls/transfer.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }

@@ -51,7 +51,7 @@ pub enum VtreeError {
 }
 
 /// One entry of a listing.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     pub name: String,
     pub inode: Inode,
@@ -59,12 +59,12 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EntryKind {
     /// A virtual directory (`dir_id`) or a subdirectory a mount synthesizes (no `dir_id`).
     Directory {
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         dir_id: Option<DirId>,
     },
     File {
@@ -73,13 +73,13 @@ pub enum EntryKind {
         export_path: String,
         size: u64,
         mtime: DateTime<Utc>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         mime: Option<String>,
     },
 }
 
 /// A directory's entries, sorted by name.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Listing {
     pub path: String,
     pub inode: Inode,

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::credentials;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Who signed an agent request.
@@ -24,12 +24,26 @@ pub struct AgentIdentity {
 
 fn bad(e: AuthError) -> ApiError {
     let code = match e {
-        AuthError::MalformedHeader(_) => "malformed_authorization",
-        AuthError::ClockSkew { .. } => "clock_skew",
-        AuthError::Replay => "replay",
-        _ => "bad_signature",
+        AuthError::MalformedHeader(_) => ErrorCode::MalformedAuthorization,
+        AuthError::ClockSkew { .. } => ErrorCode::ClockSkew,
+        AuthError::Replay => ErrorCode::Replay,
+        _ => ErrorCode::BadSignature,
     };
     ApiError::BadSignature { code, message: e.to_string() }
+}
+
+/// An agent that says it speaks another protocol is refused before anything else (absent: 1).
+fn check_protocol(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    use agent_core::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+    let Some(v) = headers.get(PROTOCOL_HEADER) else { return Ok(()) };
+    match v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) {
+        Some(PROTOCOL_VERSION) => Ok(()),
+        Some(theirs) => Err(ApiError::ProtocolMismatch(format!(
+            "this hub speaks agent protocol {PROTOCOL_VERSION}, the agent {theirs}: upgrade the {}",
+            if theirs < PROTOCOL_VERSION { "agent" } else { "hub" }
+        ))),
+        None => Err(ApiError::BadRequest(format!("{PROTOCOL_HEADER} must be a number"))),
+    }
 }
 
 /// The middleware on every `/api/agent/*` route.
@@ -38,6 +52,7 @@ pub async fn require_signature(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    check_protocol(req.headers())?;
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -52,14 +67,14 @@ pub async fn require_signature(
     })?;
     let cred =
         credentials::get(&state.store, &auth.credential).await?.ok_or_else(|| ApiError::BadSignature {
-            code: "unknown_credential",
+            code: ErrorCode::UnknownCredential,
             message: "unknown or disabled credential".into(),
         })?;
     let node_id = match (&cred.role, &cred.node_id, cred.enabled) {
         (CredentialRole::Node, Some(node), true) => node.clone(),
         (_, _, false) => {
             return Err(ApiError::BadSignature {
-                code: "unknown_credential",
+                code: ErrorCode::UnknownCredential,
                 message: "unknown or disabled credential".into(),
             })
         }

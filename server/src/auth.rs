@@ -86,6 +86,9 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(session) = parts.extensions.get::<Session>() {
+            return Ok(session.clone()); // checked by `require_session` for this request
+        }
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
         let token =
             header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
@@ -99,4 +102,17 @@ impl FromRequestParts<AppState> for Session {
         }
         Ok(Session { claims: data.claims })
     }
+}
+
+/// The layer of every [`crate::routes::Access::Session`] route: a valid session or a 401,
+/// checked once per request (the handler's [`Session`] extractor reads it back).
+pub async fn require_session(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let session = Session::from_request_parts(&mut parts, &state).await?;
+    parts.extensions.insert(session);
+    Ok(next.run(axum::extract::Request::from_parts(parts, body)).await)
 }

@@ -5,37 +5,9 @@ use agent_core::auth::{derive_verifier, new_kdf_params, Secret, Verifier};
 use agent_core::doc::{self, CredentialDoc, CredentialRole, Document};
 use agent_core::ids::{AccessKeyId, CredentialId, NodeId, Rev};
 use agent_core::store::Store;
-use serde::Serialize;
+pub use agent_core::wire::credentials::CredentialView;
 
 use crate::error::ApiError;
-
-/// What the API shows of a credential: never the verifier.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct CredentialView {
-    pub access_key_id: AccessKeyId,
-    pub name: String,
-    pub role: CredentialRole,
-    pub enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<NodeId>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl From<&CredentialDoc> for CredentialView {
-    fn from(c: &CredentialDoc) -> Self {
-        CredentialView {
-            access_key_id: c.access_key_id.clone(),
-            name: c.name.clone(),
-            role: c.role,
-            enabled: c.enabled,
-            node_id: c.node_id.clone(),
-            created_at: c.created_at,
-            last_used_at: c.last_used_at,
-        }
-    }
-}
 
 /// Makes a credential and stores its verifier; returns the secret (shown once).
 pub async fn create(

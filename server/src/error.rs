@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+pub use agent_core::wire::{ErrorBody, ErrorCode};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("authentication required")]
@@ -14,7 +16,10 @@ pub enum ApiError {
     /// A signed agent request that does not verify: `code` says why (`bad_signature`,
     /// `clock_skew`, `replay`, `malformed_authorization`, `unknown_credential`).
     #[error("{message}")]
-    BadSignature { code: &'static str, message: String },
+    BadSignature { code: ErrorCode, message: String },
+    /// An agent that speaks another protocol version.
+    #[error("{0}")]
+    ProtocolMismatch(String),
     #[error("not allowed")]
     Forbidden,
     #[error("{0} not found")]
@@ -25,6 +30,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// The file at its source is not the version the request expected.
+    #[error("{0}")]
+    Changed(String),
     #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
     TooLarge,
     #[error("too many login attempts; retry in {retry_after_secs} s")]
@@ -40,21 +48,24 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The code sent; its HTTP status is [`ErrorCode::status`] (one table, ARCHITECTURE §12).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-            ApiError::BadSignature { code, .. } => (StatusCode::UNAUTHORIZED, code),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_unavailable"),
-            ApiError::Internal(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::BadCredentials => ErrorCode::BadCredentials,
+            ApiError::BadSignature { code, .. } => *code,
+            ApiError::ProtocolMismatch(_) => ErrorCode::ProtocolMismatch,
+            ApiError::Forbidden => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Changed(_) => ErrorCode::Changed,
+            ApiError::TooLarge => ErrorCode::TooLarge,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::NotImplemented(_) => ErrorCode::NotImplemented,
+            ApiError::Unavailable(_) => ErrorCode::NodeUnavailable,
+            ApiError::Internal(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -74,11 +85,12 @@ impl From<agent_core::ids::IdError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let code = self.code();
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "request failed");
         }
-        let body = Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}}));
+        let body = Json(ErrorBody::new(code, self.to_string()));
         let mut resp = (status, body).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
@@ -87,19 +99,6 @@ impl IntoResponse for ApiError {
         }
         resp
     }
-}
-
-/// The body of every error response (for the OpenAPI document; `into_response` writes it).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `unauthorized`, `bad_request`, `not_found`, `conflict`, `not_owner`, ...
-    pub code: String,
-    pub message: String,
 }
 
 /// The error responses every operation documents (OpenAPI): any 4xx with an [`ErrorBody`].

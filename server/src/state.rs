@@ -57,6 +57,13 @@ pub struct PullMark {
 }
 
 impl AppState {
+    /// What every push and changes answer says about this hub (protocol version, epoch).
+    pub fn hub_info(&self) -> agent_core::wire::sync::HubInfo {
+        let epoch =
+            self.store.hub_epoch().cloned().unwrap_or_else(|| agent_core::wire::HubEpoch(String::new()));
+        agent_core::wire::sync::HubInfo::current(epoch)
+    }
+
     pub fn new(
         store: Store,
         jwt: crate::auth::JwtKeys,

@@ -84,13 +84,15 @@ impl Hub {
     /// no steps) through the REST API, as the admin.
     pub fn create_dir(&self, name: &str, node_id: &str, export_path: &Path) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = crate::https_client(Duration::from_secs(30));
-        let url = self.url();
         rt.block_on(async {
-            let token = crate::login(&client, &url, &self.admin_key, &self.admin_secret).await;
-            crate::create_mount_dir(&client, &url, &token, name, node_id, export_path, serde_json::json!([]))
-                .await
+            let api = self.api();
+            crate::create_mount_dir(&api, name, node_id, export_path, serde_json::json!([])).await
         });
+    }
+
+    /// The typed API client, logged in as the admin on first use.
+    pub fn api(&self) -> agent_core::api::ApiClient {
+        crate::admin_api(&self.url(), &self.data)
     }
 }
 

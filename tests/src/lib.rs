@@ -195,6 +195,19 @@ pub fn https_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(timeout).build().expect("client")
 }
 
+/// The typed API client for a test's own hub at `base`, pinned to the certificate the hub keeps
+/// in `{data}/tls/hub.crt` and logged in (on first use, renewed as needed) with the admin
+/// credential it keeps in `{data}/secrets/admin.secret`.
+pub fn admin_api(base: &str, data: &Path) -> agent_core::api::ApiClient {
+    let fingerprint =
+        agent_core::tls::certificate_fingerprint(&data.join("tls/hub.crt")).expect("the hub's certificate");
+    let (key, secret) = admin_secret(data);
+    agent_core::api::ApiClient::new(base, &fingerprint)
+        .expect("api client")
+        .with_credential(key.parse().expect("access key id"), agent_core::auth::Secret::from_string(secret))
+}
+
+/// Logs in over HTTPS and returns the session token.
 /// Logs in over HTTPS and returns the session token.
 pub async fn login(client: &reqwest::Client, base: &str, key: &str, secret: &str) -> String {
     let answer: serde_json::Value = client
@@ -209,32 +222,27 @@ pub async fn login(client: &reqwest::Client, base: &str, key: &str, secret: &str
     answer["token"].as_str().expect("a token").to_owned()
 }
 
-/// Creates the virtual directory `/name` over HTTPS (`token`: an admin session), showing
-/// `export_path` of `node_id` (prefix_replace, `steps` as JSON); asserts 201.
+/// Creates the virtual directory `/name` through the API, showing `export_path` of `node_id`
+/// (prefix_replace, `steps` as JSON); panics if the hub refuses.
 pub async fn create_mount_dir(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
+    api: &agent_core::api::ApiClient,
     name: &str,
     node_id: &str,
     export_path: &Path,
     steps: serde_json::Value,
 ) {
-    let body = serde_json::json!({"mounts": [{
-        "mount_id": "m0",
-        "source": {"node_id": node_id, "export_path": export_path},
-        "steps": steps,
-        "default_result": "include",
-        "strategy": "prefix_replace",
-        "conflict_policy": "last_write_wins",
-    }]});
-    let status = client
-        .post(format!("{base}/api/vfs/directories/{name}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("create directory")
-        .status();
-    assert_eq!(status.as_u16(), 201, "create /{name}");
+    use agent_core::doc::{ConflictPolicy, MountEntry, MountSource, StepResult, Strategy};
+    let mount = MountEntry {
+        mount_id: "m0".into(),
+        source: MountSource {
+            node_id: node_id.parse().expect("node id"),
+            export_path: export_path.to_str().expect("utf-8 path").to_owned(),
+        },
+        steps: serde_json::from_value(steps).expect("steps"),
+        default_result: StepResult::Include,
+        strategy: Strategy::PrefixReplace,
+        conflict_policy: ConflictPolicy::LastWriteWins,
+    };
+    let dir = agent_core::wire::vdirs::NewDir { enforce_steps_on_children: false, mounts: vec![mount] };
+    api.create_directory(name, &dir).await.unwrap_or_else(|e| panic!("create /{name}: {e}"));
 }

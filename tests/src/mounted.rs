@@ -13,10 +13,9 @@ pub struct MountedUp {
     pub mount: PathBuf,
     pub node_id: String,
     proc: Option<Proc>,
-    url: String,
-    token: Option<String>,
+    pub url: String,
+    api: Option<agent_core::api::ApiClient>,
     rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
 }
 
 /// Whether `path` is a mount point right now (`/proc/self/mountinfo`).
@@ -39,17 +38,7 @@ impl MountedUp {
         ));
         std::fs::write(&node.config, text).expect("agent.toml");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = crate::https_client(Duration::from_secs(30));
-        MountedUp {
-            node,
-            mount,
-            node_id: String::new(),
-            proc: None,
-            url: String::new(),
-            token: None,
-            rt,
-            client,
-        }
+        MountedUp { node, mount, node_id: String::new(), proc: None, url: String::new(), api: None, rt }
     }
 
     /// Spawns `mosaicfs up` and waits for its banner; returns the banner lines.
@@ -80,7 +69,7 @@ impl MountedUp {
             }
         }
         self.proc = Some(p);
-        self.token = None;
+        self.api = None;
         self.node_id =
             std::fs::read_to_string(self.node.data.join("node_id")).expect("node_id").trim().to_owned();
         lines
@@ -103,23 +92,21 @@ impl MountedUp {
         }
     }
 
-    fn token(&mut self) -> String {
-        if self.token.is_none() {
-            let (key, secret) = crate::admin_secret(&self.node.data);
-            let (client, url) = (self.client.clone(), self.url.clone());
-            self.token = Some(self.rt.block_on(crate::login(&client, &url, &key, &secret)));
+    /// The typed API client of this node's hub, logged in as the admin (once per launch).
+    pub fn api(&mut self) -> &agent_core::api::ApiClient {
+        if self.api.is_none() {
+            self.api = Some(crate::admin_api(&self.url, &self.node.data));
         }
-        self.token.clone().unwrap_or_default()
+        self.api.as_ref().expect("just made")
     }
 
     /// Creates the virtual directory `/name` mounting `export_path` of this node
     /// (prefix_replace, no steps; `steps` as JSON when given).
     pub fn create_dir(&mut self, name: &str, export_path: &Path, steps: serde_json::Value) {
-        let token = self.token();
-        let (client, url, node_id) = (self.client.clone(), self.url.clone(), self.node_id.clone());
-        self.rt.block_on(async move {
-            crate::create_mount_dir(&client, &url, &token, name, &node_id, export_path, steps).await
-        });
+        let node_id = self.node_id.clone();
+        self.api();
+        let (rt, api) = (&self.rt, self.api.as_ref().expect("made above"));
+        rt.block_on(crate::create_mount_dir(api, name, &node_id, export_path, steps));
     }
 
     /// The `mount` subsystem's message in this node's `agent_status` document, if written yet.

@@ -113,9 +113,9 @@ fn up_runs_agent_and_control_plane_in_one_process() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let status = node.run(&["sync", "status", "--config", node.config.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success() && text.contains("connected"), "{text}");
+    let status = node.run(&["sync", "status", "--json", "--config", node.config.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("sync status --json");
+    assert!(status.status.success() && report["connected"] == true, "{report}");
     up.signal(libc::SIGTERM);
     assert!(up.wait(Duration::from_secs(60)).success());
 }

@@ -43,7 +43,11 @@ impl RawCache {
         Ok(CacheConfig {
             max_bytes: mib("max_mib", self.max_mib, d.max_bytes)?,
             min_free_bytes: self.min_free_mib.map_or(d.min_free_bytes, |m| m.saturating_mul(MIB)),
-            full_file_threshold: mib("full_file_threshold_mib", self.full_file_threshold_mib, d.full_file_threshold)?,
+            full_file_threshold: mib(
+                "full_file_threshold_mib",
+                self.full_file_threshold_mib,
+                d.full_file_threshold,
+            )?,
         })
     }
 }

@@ -78,7 +78,10 @@ impl RawControlPlane {
         })?;
         let fp = self.server_fingerprint.to_ascii_lowercase().replace(':', "");
         if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(f.err("server_fingerprint", "expected the SHA-256 of the hub's certificate as 64 hex digits"));
+            return Err(f.err(
+                "server_fingerprint",
+                "expected the SHA-256 of the hub's certificate as 64 hex digits",
+            ));
         }
         Ok(ControlPlane { url, access_key_id, secret, server_fingerprint: fp })
     }

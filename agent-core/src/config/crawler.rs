@@ -48,7 +48,11 @@ impl RawCrawler {
         }
         Ok(CrawlerConfig {
             batch_size: batch_size as usize,
-            progress_interval: f.secs("progress_interval_secs", self.progress_interval_secs, d.progress_interval)?,
+            progress_interval: f.secs(
+                "progress_interval_secs",
+                self.progress_interval_secs,
+                d.progress_interval,
+            )?,
             fallback_interval: f.secs(
                 "fallback_crawl_interval_secs",
                 self.fallback_crawl_interval_secs,

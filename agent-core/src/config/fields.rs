@@ -47,7 +47,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A positive number of milliseconds, or `default`.
-    pub(super) fn millis(&self, key: &str, v: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    pub(super) fn millis(
+        &self,
+        key: &str,
+        v: Option<u64>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.positive(key, v, default.as_millis() as u64)?))
     }
 

@@ -25,23 +25,14 @@ fn errors_name_the_file_and_the_field() {
         ("watch_paths = [\"rel\"]", "watch_paths[0]"),
         ("watch_paths = [\"/a\", \"/a/b\"]", "watch_paths[1]: \"/a/b\" overlaps"),
         ("watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = \"x\"", "watcher.debounce_ms: invalid type"),
-        (
-            "watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = 0",
-            "watcher.debounce_ms: must be greater than 0",
-        ),
+        ("watch_paths = [\"/a\"]\n[watcher]\ndebounce_ms = 0", "watcher.debounce_ms: must be greater than 0"),
         ("watch_paths = [\"/a\"]\ncolour = 1", "unknown field `colour`"),
         ("watch_paths = [\"/a\"]\nexclude = [\"[\"]", "exclude[0]"),
-        (
-            "watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"mnt\"",
-            "vfs.mount_point: mnt is not an absolute",
-        ),
+        ("watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"mnt\"", "vfs.mount_point: mnt is not an absolute"),
         ("watch_paths = [\"/a\"]\n[vfs]\nmount_point = \"/a/mnt\"", "vfs.mount_point: /a/mnt overlaps"),
         ("watch_paths = [\"/a\"]\n[vfs]\npassthrough = 1", "vfs.passthrough: invalid type"),
         ("watch_paths = [\"/a\"\n", "/etc/agent.toml: "),
-        (
-            "watch_paths = [\"/a\"]\n[transfer]\nlisten = \"x\"",
-            "transfer.listen: \"x\" is not an address",
-        ),
+        ("watch_paths = [\"/a\"]\n[transfer]\nlisten = \"x\"", "transfer.listen: \"x\" is not an address"),
         (
             "watch_paths = [\"/a\"]\n[transfer]\nadvertise = \"http://h:1\"",
             "transfer.advertise: \"http://h:1\" is not an https",

@@ -1,10 +1,12 @@
-//! The document model: the eleven document types of the plan (§1.3), as serde types.
+//! The document model: the eleven document types of the plan (§1.3) and the command documents
+//! of the hub→agent path (ARCHITECTURE §5.9), as serde types.
 //!
 //! Every document is a JSON object with `_id`, `_rev` and `type`; the rest are the type's fields.
 //! The schema is additive: a reader ignores fields it does not know (so a newer peer's documents
 //! still parse), and fields added later are `Option` or `#[serde(default)]`. Field-by-field
 //! ownership (who may write what) is documented in docs/ARCHITECTURE.md and enforced by the hub.
 
+mod command;
 mod credential;
 mod file;
 mod label;
@@ -14,6 +16,7 @@ mod plugin;
 mod status;
 mod vdir;
 
+pub use command::{Command, CommandDoc, CommandResultDoc, CommandStatus};
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
 pub use file::{is_normalized_abs, join_path, FileDoc, FileSource, FileStatus};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
@@ -59,10 +62,12 @@ pub enum DocType {
     Plugin,
     Annotation,
     Notification,
+    Command,
+    CommandResult,
 }
 
 impl DocType {
-    pub const ALL: [DocType; 11] = [
+    pub const ALL: [DocType; 13] = [
         DocType::File,
         DocType::VirtualDirectory,
         DocType::Node,
@@ -74,6 +79,8 @@ impl DocType {
         DocType::Plugin,
         DocType::Annotation,
         DocType::Notification,
+        DocType::Command,
+        DocType::CommandResult,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +96,8 @@ impl DocType {
             DocType::Plugin => "plugin",
             DocType::Annotation => "annotation",
             DocType::Notification => "notification",
+            DocType::Command => "command",
+            DocType::CommandResult => "command_result",
         }
     }
 
@@ -110,6 +119,8 @@ impl DocType {
             DocType::Plugin => "plugin",
             DocType::Annotation => "annotation",
             DocType::Notification => "notification",
+            DocType::Command => "command",
+            DocType::CommandResult => "command_result",
         }
     }
 }
@@ -130,6 +141,8 @@ pub enum Document {
     Plugin(PluginDoc),
     Annotation(AnnotationDoc),
     Notification(NotificationDoc),
+    Command(CommandDoc),
+    CommandResult(CommandResultDoc),
 }
 
 /// The writer of a document: the hub, or one node.
@@ -161,6 +174,8 @@ macro_rules! each_variant {
             Document::Plugin($d) => $e,
             Document::Annotation($d) => $e,
             Document::Notification($d) => $e,
+            Document::Command($d) => $e,
+            Document::CommandResult($d) => $e,
         }
     };
 }
@@ -179,6 +194,8 @@ impl Document {
             Document::Plugin(_) => DocType::Plugin,
             Document::Annotation(_) => DocType::Annotation,
             Document::Notification(_) => DocType::Notification,
+            Document::Command(_) => DocType::Command,
+            Document::CommandResult(_) => DocType::CommandResult,
         }
     }
 
@@ -214,6 +231,8 @@ impl Document {
             }
             Document::LabelRule(r) => r.validate().or_else(bad),
             Document::Notification(n) => n.validate().or_else(bad),
+            Document::Command(c) => c.validate().or_else(bad),
+            Document::CommandResult(r) => r.validate().or_else(bad),
             Document::Plugin(p) if p.id != crate::ids::PluginId::for_plugin(&p.node_id, &p.plugin_name) => {
                 bad(format!("_id must be plugin::{}::{}", p.node_id, p.plugin_name))
             }
@@ -234,6 +253,7 @@ impl Document {
             Document::Annotation(a) => Owner::Node(a.node_id.clone()),
             Document::AgentStatus(s) => Owner::Node(s.node_id.clone()),
             Document::UtilizationSnapshot(u) => Owner::Node(u.node_id.clone()),
+            Document::CommandResult(r) => Owner::Node(r.node_id.clone()),
             Document::Node(n) => Owner::Node(n.node_id.clone()),
             Document::Notification(n) => match &n.source {
                 NotificationSource::Node { node_id } | NotificationSource::Plugin { node_id, .. } => {
@@ -245,7 +265,8 @@ impl Document {
             | Document::Credential(_)
             | Document::LabelAssignment(_)
             | Document::LabelRule(_)
-            | Document::Plugin(_) => Owner::Hub,
+            | Document::Plugin(_)
+            | Document::Command(_) => Owner::Hub,
         }
     }
 
@@ -278,7 +299,9 @@ impl_from_doc!(
     LabelRule(LabelRuleDoc),
     Plugin(PluginDoc),
     Annotation(AnnotationDoc),
-    Notification(NotificationDoc)
+    Notification(NotificationDoc),
+    Command(CommandDoc),
+    CommandResult(CommandResultDoc)
 );
 
 fn is_false(b: &bool) -> bool {

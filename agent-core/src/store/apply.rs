@@ -128,6 +128,9 @@ pub struct PullStats {
     pub own_merged: u64,
     /// Not a valid document (logged, skipped).
     pub invalid: u64,
+    /// The batch was not applied: the pull checkpoint was no longer the `since` it was fetched
+    /// from (a new hub epoch reset it meanwhile, §5.8).
+    pub skipped: bool,
 }
 
 /// The `meta` key of the highest hub seq applied.
@@ -139,11 +142,14 @@ impl Store {
     /// batch and its checkpoint are both there or both absent, so nothing is lost or applied
     /// twice. A document is replaced iff its revision is newer (origin 1, body as received);
     /// this node's own node document only takes the hub-owned fields (keeping its own revision
-    /// and re-entering the outbox). Bad documents are counted and skipped.
+    /// and re-entering the outbox). Bad documents are counted and skipped. `since` is the
+    /// checkpoint the batch was fetched from: if the stored checkpoint is no longer that (reset
+    /// by a new hub epoch meanwhile), nothing is applied and the stats say `skipped`.
     pub fn apply_pulled(
         &self,
         own: &NodeId,
         docs: Vec<serde_json::Value>,
+        since: Seq,
         last_seq: Seq,
     ) -> Result<PullStats> {
         let own_node = DocId::from(crate::ids::NodeDocId::for_node(own));
@@ -183,7 +189,18 @@ impl Store {
         // Fast path: no savepoints (each one copies every page it touches). Pulled documents
         // practically never fail; if one does, everything is rolled back and the batch is
         // redone with a savepoint per document.
+        let moved = |tx: &Transaction<'_>| -> rusqlite::Result<bool> {
+            let current: Option<String> = tx
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([PULL_CHECKPOINT], |r| r.get(0))
+                .optional()?;
+            Ok(current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) != since.0)
+        };
+        let skipped = PullStats { skipped: true, ..PullStats::default() };
         let fast = self.transaction_if(|tx, seq| {
+            if moved(tx)? {
+                return Ok(Some(skipped));
+            }
             let mut fast_stats = stats;
             for inc in &incoming {
                 match apply(tx, seq, inc) {
@@ -198,6 +215,9 @@ impl Store {
             return Ok(done);
         }
         self.transaction(|tx, seq| {
+            if moved(tx)? {
+                return Ok(skipped);
+            }
             for inc in &incoming {
                 let result = isolated(tx, seq, &inc.id, |tx, seq| apply(tx, seq, inc));
                 count(&mut stats, inc, result);

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applied, PullStats, PULL_CHECKPOINT};
-pub use outbox::PUSH_CHECKPOINT;
+pub use outbox::{EpochSeen, HUB_EPOCH, PUSH_CHECKPOINT};
 pub use query::{Change, FileEntry, ListedFile, RawDoc, StoreStats};
 pub use schema::CURRENT_VERSION;
 pub use search::{NameHits, NameQuery};
@@ -77,6 +77,9 @@ struct Inner {
     name_index: bool,
     /// The last committed sequence number, readable without the writer lock (long-polls).
     committed: std::sync::atomic::AtomicU64,
+    /// A hub store's epoch (`meta.hub_epoch`, drawn when the store is created): sent with every
+    /// push and changes answer so agents notice a hub restored from a backup.
+    hub_epoch: Option<crate::wire::HubEpoch>,
 }
 
 struct Writer {
@@ -150,6 +153,17 @@ impl Store {
     }
 
     fn with_writer(path: Option<PathBuf>, conn: Connection, name_index: bool) -> Result<Store> {
+        let hub_epoch = if name_index {
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('hub_epoch', ?1) ON CONFLICT(key) DO NOTHING",
+                [crate::wire::HubEpoch::generate().0],
+            )?;
+            let epoch: String =
+                conn.query_row("SELECT value FROM meta WHERE key = 'hub_epoch'", [], |r| r.get(0))?;
+            Some(crate::wire::HubEpoch(epoch))
+        } else {
+            None
+        };
         let last: Option<i64> = conn.query_row("SELECT MAX(seq) FROM docs", [], |r| r.get(0))?;
         let last = last.unwrap_or(0) as u64;
         let writer = Writer { conn, next_seq: last + 1 };
@@ -158,6 +172,7 @@ impl Store {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                hub_epoch,
                 name_index,
                 committed: std::sync::atomic::AtomicU64::new(last),
             }),
@@ -222,6 +237,11 @@ impl Store {
                 self.meta_set("node_id", node.as_str())
             }
         }
+    }
+
+    /// A hub store's epoch (`None` for an agent store).
+    pub fn hub_epoch(&self) -> Option<&crate::wire::HubEpoch> {
+        self.inner.hub_epoch.as_ref()
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {

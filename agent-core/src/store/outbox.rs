@@ -7,9 +7,24 @@ use rusqlite::{params, OptionalExtension};
 use super::write::Written;
 use super::{Result, Store};
 use crate::ids::{DocId, Rev, Seq};
+use crate::wire::HubEpoch;
 
 /// The `meta` key of the highest local seq the hub has answered for.
 pub const PUSH_CHECKPOINT: &str = "push_checkpoint";
+/// The `meta` key of the epoch of the hub the checkpoints refer to.
+pub const HUB_EPOCH: &str = "hub_epoch";
+
+/// What [`Store::observe_hub_epoch`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EpochSeen {
+    /// The first answer of any hub: remembered.
+    First,
+    Same,
+    /// Another epoch than the checkpoints refer to: both were reset.
+    Changed {
+        previous: HubEpoch,
+    },
+}
 
 impl Store {
     /// The highest local seq whose document the hub has answered (0 before the first push).
@@ -17,12 +32,52 @@ impl Store {
         Ok(Seq(self.meta_get(PUSH_CHECKPOINT)?.and_then(|v| v.parse().ok()).unwrap_or(0)))
     }
 
-    /// Moves the push checkpoint forward (never back).
-    pub fn advance_push_checkpoint(&self, to: Seq) -> Result<()> {
-        if to > self.push_checkpoint()? {
-            self.meta_set(PUSH_CHECKPOINT, &to.0.to_string())?;
+    /// Moves the push checkpoint from `from` forward to `to`, if it is still at `from` (a new
+    /// hub epoch may have reset it while the batch was out, §5.8). `false` when it did not move.
+    pub fn advance_push_checkpoint(&self, from: Seq, to: Seq) -> Result<bool> {
+        if to <= from {
+            return Ok(false);
         }
-        Ok(())
+        let mut w = self.writer();
+        let tx = w.conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [PUSH_CHECKPOINT], |r| r.get(0))
+            .optional()?;
+        if current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) != from.0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![PUSH_CHECKPOINT, to.0.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Records the hub's epoch as an answer reports it (§5.8). A hub seen for the first time is
+    /// remembered; a hub whose epoch changed (restored from a backup) resets both checkpoints in
+    /// the same transaction, so everything is pushed again and the whole feed pulled again.
+    pub fn observe_hub_epoch(&self, epoch: &HubEpoch) -> Result<EpochSeen> {
+        let mut w = self.writer();
+        let tx = w.conn.transaction()?;
+        let stored: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [HUB_EPOCH], |r| r.get(0)).optional()?;
+        let seen = match stored {
+            Some(s) if s == epoch.0 => return Ok(EpochSeen::Same),
+            Some(previous) => {
+                for key in [PUSH_CHECKPOINT, super::apply::PULL_CHECKPOINT] {
+                    tx.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+                }
+                EpochSeen::Changed { previous: HubEpoch(previous) }
+            }
+            None => EpochSeen::First,
+        };
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![HUB_EPOCH, epoch.0],
+        )?;
+        tx.commit()?;
+        Ok(seen)
     }
 
     /// How many of this node's documents wait to be pushed.
@@ -75,8 +130,9 @@ mod tests {
         let w = store.put(file.into()).unwrap();
         assert_eq!(store.push_checkpoint().unwrap(), Seq(0));
         assert_eq!(store.outbox_depth(Seq(0)).unwrap(), 1);
-        store.advance_push_checkpoint(w.seq).unwrap();
-        store.advance_push_checkpoint(Seq(0)).unwrap();
+        assert!(!store.advance_push_checkpoint(Seq(3), w.seq).unwrap(), "not at 3: does not move");
+        assert!(store.advance_push_checkpoint(Seq(0), w.seq).unwrap());
+        assert!(!store.advance_push_checkpoint(w.seq, Seq(0)).unwrap(), "never back");
         assert_eq!(store.push_checkpoint().unwrap(), w.seq);
         assert_eq!(store.outbox_depth(w.seq).unwrap(), 0);
 
@@ -90,5 +146,21 @@ mod tests {
         assert_eq!(store.outbox(w.seq, 10).unwrap().len(), 1);
         // Already higher: nothing to do.
         assert_eq!(store.raise_rev(&id, Rev(3)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_hub_epoch_resets_both_checkpoints_once() {
+        let store = Store::open_in_memory().unwrap();
+        let (e1, e2) = (HubEpoch("e1".into()), HubEpoch("e2".into()));
+        assert_eq!(store.observe_hub_epoch(&e1).unwrap(), EpochSeen::First);
+        store.advance_push_checkpoint(Seq(0), Seq(40)).unwrap();
+        store.meta_set(crate::store::PULL_CHECKPOINT, "900").unwrap();
+        assert_eq!(store.observe_hub_epoch(&e1).unwrap(), EpochSeen::Same);
+        assert_eq!((store.push_checkpoint().unwrap(), store.pull_checkpoint().unwrap()), (Seq(40), Seq(900)));
+        assert_eq!(store.observe_hub_epoch(&e2).unwrap(), EpochSeen::Changed { previous: e1 });
+        assert_eq!((store.push_checkpoint().unwrap(), store.pull_checkpoint().unwrap()), (Seq(0), Seq(0)));
+        // A batch pushed before the reset cannot move the checkpoint past what the new hub lacks.
+        assert!(!store.advance_push_checkpoint(Seq(40), Seq(60)).unwrap());
+        assert_eq!(store.observe_hub_epoch(&e2).unwrap(), EpochSeen::Same, "reset once");
     }
 }

@@ -422,7 +422,7 @@ fn pulled_batches_apply_newer_revisions_with_their_checkpoint() {
         serde_json::to_value(Document::Node(hub_view)).unwrap(),
         serde_json::json!({"_id": "file::nope", "_rev": 1, "type": "file"}),
     ];
-    let stats = s.apply_pulled(&me, batch.clone(), Seq(77)).unwrap();
+    let stats = s.apply_pulled(&me, batch.clone(), Seq(0), Seq(77)).unwrap();
     assert_eq!((stats.applied, stats.own_merged, stats.invalid, stats.stale), (1, 1, 1, 0));
     assert_eq!(s.pull_checkpoint().unwrap(), Seq(77));
     // The remote file is listable offline, at the sender's revision, as received (origin 1).
@@ -435,10 +435,10 @@ fn pulled_batches_apply_newer_revisions_with_their_checkpoint() {
     assert_eq!(now.rev, Rev(1));
 
     // The same batch again changes nothing but the checkpoint; a newer revision wins, a tombstone deletes.
-    let stats = s.apply_pulled(&me, batch[..1].to_vec(), Seq(78)).unwrap();
+    let stats = s.apply_pulled(&me, batch[..1].to_vec(), Seq(77), Seq(78)).unwrap();
     assert_eq!((stats.applied, stats.stale), (0, 1));
     let tomb = serde_json::json!({"_id": remote.id, "_rev": 4, "type": "file", "_deleted": true});
-    assert_eq!(s.apply_pulled(&me, vec![tomb], Seq(80)).unwrap().applied, 1);
+    assert_eq!(s.apply_pulled(&me, vec![tomb], Seq(78), Seq(80)).unwrap().applied, 1);
     assert!(s.file_by_path(&other, "/remote/a.txt").unwrap().is_none());
     assert_eq!(s.pull_checkpoint().unwrap(), Seq(80));
 

@@ -5,13 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
 use crate::auth::{AuthHeader, Verifier};
 use crate::config::ControlPlane;
 use crate::doc::KdfParams;
 use crate::http::error_chain;
-use crate::ids::{AccessKeyId, DocId, Rev, Seq};
+use crate::ids::{AccessKeyId, Seq};
 
 /// Why a request to the hub did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -26,6 +24,9 @@ pub enum HubError {
     /// The hub refused the request itself (another 4xx).
     #[error("{message}")]
     Refused { message: String },
+    /// The hub speaks another protocol version: someone must upgrade one side.
+    #[error("{message}")]
+    Incompatible { message: String },
 }
 
 impl HubError {
@@ -34,42 +35,9 @@ impl HubError {
     }
 }
 
-/// One answer of a push (ARCHITECTURE §5.1).
-#[derive(Debug, Clone, Deserialize)]
-pub struct PushResult {
-    pub id: String,
-    pub ok: bool,
-    #[serde(default)]
-    pub error: Option<PushRefusal>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct PushRefusal {
-    pub code: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub current_rev: Option<Rev>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PushAnswer {
-    pub results: Vec<PushResult>,
-}
-
-/// One change of the hub's feed (ARCHITECTURE §5.2).
-#[derive(Debug, Deserialize)]
-pub struct FeedChange {
-    pub seq: Seq,
-    pub id: DocId,
-    pub doc: serde_json::Value,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Feed {
-    pub changes: Vec<FeedChange>,
-    pub last_seq: Seq,
-}
+use crate::wire::sync::{ChangesQuery, HubInfo, PushRequest, TransferToken, TransferTokenRequest};
+pub use crate::wire::sync::{Feed, FeedChange, PushAnswer, PushResult};
+use crate::wire::{ErrorBody, ErrorCode, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 /// The hub, as this node reaches it.
 pub struct HubClient {
@@ -137,43 +105,57 @@ impl HubClient {
 
     /// `POST /api/agent/push`.
     pub async fn push(&self, docs: Vec<serde_json::Value>, local_seq: Seq) -> Result<PushAnswer, HubError> {
-        let body = serde_json::to_vec(&serde_json::json!({"docs": docs, "local_seq": local_seq}))
+        let body = serde_json::to_vec(&PushRequest { docs, local_seq: Some(local_seq) })
             .map_err(|e| HubError::Refused { message: e.to_string() })?;
         let resp =
             self.signed(reqwest::Method::POST, "/api/agent/push", String::new(), Some(body), None).await?;
-        resp.json().await.map_err(|e| transient(format!("push answer: {}", error_chain(&e))))
+        let answer: PushAnswer =
+            resp.json().await.map_err(|e| transient(format!("push answer: {}", error_chain(&e))))?;
+        compatible(&answer.hub)?;
+        Ok(answer)
     }
 
     /// `GET /api/agent/changes`: long-polls up to `wait`.
     pub async fn changes(&self, since: Seq, limit: usize, wait: Duration) -> Result<Feed, HubError> {
-        let query = format!("since={}&limit={limit}&wait={}", since.0, wait.as_secs());
+        let query = ChangesQuery {
+            since: since.0,
+            limit: Some(limit),
+            wait: Some(wait.as_secs()),
+            ..Default::default()
+        };
         let timeout = wait + Duration::from_secs(30);
-        let resp =
-            self.signed(reqwest::Method::GET, "/api/agent/changes", query, None, Some(timeout)).await?;
-        resp.json().await.map_err(|e| transient(format!("changes feed: {}", error_chain(&e))))
+        self.feed(&query, Some(timeout), "changes feed").await
     }
 
     /// `GET /api/agent/changes?own=true`: this node's own live documents (the bootstrap).
     pub async fn own_documents(&self, since: Seq, limit: usize) -> Result<Feed, HubError> {
-        let query = format!("since={}&limit={limit}&own=true", since.0);
-        let resp = self.signed(reqwest::Method::GET, "/api/agent/changes", query, None, None).await?;
-        resp.json().await.map_err(|e| transient(format!("own documents: {}", error_chain(&e))))
+        let query = ChangesQuery { since: since.0, limit: Some(limit), own: true, ..Default::default() };
+        self.feed(&query, None, "own documents").await
+    }
+
+    async fn feed(
+        &self,
+        query: &ChangesQuery,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<Feed, HubError> {
+        let query =
+            serde_urlencoded::to_string(query).map_err(|e| HubError::Refused { message: e.to_string() })?;
+        let resp = self.signed(reqwest::Method::GET, "/api/agent/changes", query, None, timeout).await?;
+        let feed: Feed = resp.json().await.map_err(|e| transient(format!("{what}: {}", error_chain(&e))))?;
+        compatible(&feed.hub)?;
+        Ok(feed)
     }
 
     /// `POST /api/agent/transfer-token`: a token to fetch `file` from its owner, and when it
     /// expires (Unix seconds).
     pub async fn transfer_token(&self, file: &crate::ids::FileId) -> Result<(String, i64), HubError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            token: String,
-            expires_at: i64,
-        }
-        let body = serde_json::to_vec(&serde_json::json!({ "file_id": file }))
+        let body = serde_json::to_vec(&TransferTokenRequest { file_id: file.clone() })
             .map_err(|e| HubError::Refused { message: e.to_string() })?;
         let resp = self
             .signed(reqwest::Method::POST, "/api/agent/transfer-token", String::new(), Some(body), None)
             .await?;
-        let a: Answer =
+        let a: TransferToken =
             resp.json().await.map_err(|e| transient(format!("transfer token: {}", error_chain(&e))))?;
         Ok((a.token, a.expires_at))
     }
@@ -182,12 +164,9 @@ impl HubClient {
     pub async fn transfer_key(&self) -> Result<String, HubError> {
         let resp =
             self.signed(reqwest::Method::GET, "/api/agent/transfer-key", String::new(), None, None).await?;
-        let key: serde_json::Value =
+        let key: crate::wire::sync::PublicKey =
             resp.json().await.map_err(|e| transient(format!("transfer key: {}", error_chain(&e))))?;
-        key["x"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| HubError::Refused { message: "the hub's transfer key has no `x`".into() })
+        Ok(key.x)
     }
 
     async fn signed(
@@ -224,7 +203,7 @@ impl HubClient {
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response, HubError> {
         let url = format!("{}{path_and_query}", self.base);
-        let mut req = self.http.request(method, &url);
+        let mut req = self.http.request(method, &url).header(PROTOCOL_HEADER, PROTOCOL_VERSION);
         if let Some((auth, body)) = signed {
             req = req.header(reqwest::header::AUTHORIZATION, auth);
             if let Some(b) = body {
@@ -276,6 +255,12 @@ fn should_warn(skew: i64, last_warning: Option<Instant>, now: Instant) -> bool {
         && last_warning.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(3600))
 }
 
+/// A hub that speaks another protocol cannot be talked to: a permanent error that says which side
+/// to upgrade.
+fn compatible(hub: &HubInfo) -> Result<(), HubError> {
+    hub.check().map_err(|message| HubError::Incompatible { message })
+}
+
 fn transient(message: String) -> HubError {
     HubError::Transient { message, retry_after: None }
 }
@@ -293,14 +278,15 @@ async fn classify(resp: reqwest::Response) -> Result<reqwest::Response, HubError
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
     let url = resp.url().path().to_owned();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
-    let detail = body["error"]["message"].as_str().unwrap_or("no details").to_owned();
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    let code = body.as_ref().map(|b| b.error.code);
+    let detail = body.map(|b| b.error.message).unwrap_or_else(|| "no details".into());
     let message = format!("{url}: {status}: {detail}");
-    Err(match status.as_u16() {
-        408 | 429 | 500..=599 => HubError::Transient { message, retry_after },
-        401 if code == "clock_skew" || code == "replay" => HubError::Transient { message, retry_after },
-        401 | 403 => HubError::AuthRefused { message },
+    Err(match (status.as_u16(), code) {
+        (408 | 429 | 500..=599, _) => HubError::Transient { message, retry_after },
+        (401, Some(ErrorCode::ClockSkew | ErrorCode::Replay)) => HubError::Transient { message, retry_after },
+        (_, Some(ErrorCode::ProtocolMismatch)) => HubError::Incompatible { message },
+        (401 | 403, _) => HubError::AuthRefused { message },
         _ => HubError::Refused { message },
     })
 }

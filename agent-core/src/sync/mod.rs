@@ -167,6 +167,31 @@ impl Ctx {
         }
     }
 
+    /// Records the epoch an answer reports (§5.8); `true` when it is a new one and both
+    /// checkpoints were reset (the caller drops what it holds and starts again from them).
+    async fn observe_epoch(&self, hub: &crate::wire::sync::HubInfo) -> bool {
+        if hub.hub_epoch.0.is_empty() {
+            return false; // an older hub that does not say
+        }
+        let epoch = hub.hub_epoch.clone();
+        match self.store.run(move |s| s.observe_hub_epoch(&epoch)).await {
+            Ok(crate::store::EpochSeen::Changed { previous }) => {
+                tracing::warn!(
+                    operation = "sync.epoch",
+                    previous = %previous,
+                    epoch = %hub.hub_epoch,
+                    "the control plane is a new epoch (restored from a backup?): pushing everything again and pulling its whole feed"
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(operation = "sync.epoch", error = %e, "hub epoch not recorded");
+                false
+            }
+        }
+    }
+
     /// A permanent error: replication stops until the agent is restarted with a fix.
     async fn stop_for_good(&self, during: &str, message: String) {
         tracing::error!(

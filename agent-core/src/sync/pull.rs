@@ -12,12 +12,13 @@ use crate::ids::Seq;
 
 pub const BATCH: usize = 2000;
 
-type Fetch = tokio::task::JoinHandle<Result<Feed, HubError>>;
+/// A fetch in flight and the checkpoint it was asked from.
+type Fetch = (Seq, tokio::task::JoinHandle<Result<Feed, HubError>>);
 
 fn fetch(ctx: &Ctx, since: Seq) -> Fetch {
     let client: Arc<HubClient> = ctx.client.clone();
     let wait = ctx.config.pull_wait;
-    tokio::spawn(async move { client.changes(since, BATCH, wait).await })
+    (since, tokio::spawn(async move { client.changes(since, BATCH, wait).await }))
 }
 
 pub(super) async fn run(ctx: Ctx) {
@@ -40,6 +41,7 @@ pub(super) async fn run(ctx: Ctx) {
                 }
             },
         };
+        let (since, pending) = pending;
         let abort = pending.abort_handle();
         let waited = std::time::Instant::now();
         let feed = tokio::select! {
@@ -50,6 +52,9 @@ pub(super) async fn run(ctx: Ctx) {
             Ok(feed) => {
                 backoff.reset();
                 ctx.reached().await;
+                if ctx.observe_epoch(&feed.hub).await {
+                    continue; // a new hub: pull its whole feed from the reset checkpoint
+                }
                 let last_seq = feed.last_seq;
                 tracing::trace!(
                     operation = "sync.pull",
@@ -59,9 +64,17 @@ pub(super) async fn run(ctx: Ctx) {
                 if !feed.changes.is_empty() {
                     next = Some(fetch(&ctx, last_seq));
                 }
-                if let Err(e) = apply(&ctx, feed).await {
+                let applied = apply(&ctx, since, feed).await;
+                if matches!(applied, Ok(false)) {
+                    // The checkpoint moved under us (a new epoch seen by the push loop).
+                    if let Some((_, p)) = next.take() {
+                        p.abort();
+                    }
+                    continue;
+                }
+                if let Err(e) = applied {
                     tracing::error!(operation = "sync.pull", error = %e, "pulled batch not applied; pulled again");
-                    if let Some(p) = next.take() {
+                    if let Some((_, p)) = next.take() {
                         p.abort();
                     }
                     ctx.state.failed("pull", e.to_string(), false).await;
@@ -70,7 +83,7 @@ pub(super) async fn run(ctx: Ctx) {
                     }
                 }
             }
-            Err(HubError::AuthRefused { message }) => {
+            Err(HubError::AuthRefused { message } | HubError::Incompatible { message }) => {
                 ctx.stop_for_good("pull", message).await;
                 break;
             }
@@ -88,19 +101,23 @@ pub(super) async fn run(ctx: Ctx) {
             }
         }
     }
-    if let Some(p) = next {
+    if let Some((_, p)) = next {
         p.abort();
     }
 }
 
-/// Applies one batch and its checkpoint (one transaction), then records it.
-async fn apply(ctx: &Ctx, feed: Feed) -> Result<(), crate::store::StoreError> {
+/// Applies one batch fetched from `since` and its checkpoint (one transaction), then records
+/// it; `Ok(false)` when the checkpoint was no longer `since` and nothing was applied.
+async fn apply(ctx: &Ctx, since: Seq, feed: Feed) -> Result<bool, crate::store::StoreError> {
     let started = std::time::Instant::now();
     let n = feed.changes.len();
     let last_seq = feed.last_seq;
     let docs: Vec<serde_json::Value> = feed.changes.into_iter().map(|c| c.doc).collect();
     let own = ctx.node_id.clone();
-    let stats = ctx.store.run(move |s| s.apply_pulled(&own, docs, last_seq)).await?;
+    let stats = ctx.store.run(move |s| s.apply_pulled(&own, docs, since, last_seq)).await?;
+    if stats.skipped {
+        return Ok(false);
+    }
     let now = crate::doc::now();
     ctx.state
         .update(|s| {
@@ -120,5 +137,5 @@ async fn apply(ctx: &Ctx, feed: Feed) -> Result<(), crate::store::StoreError> {
             duration_ms = started.elapsed().as_millis() as u64
         );
     }
-    Ok(())
+    Ok(true)
 }

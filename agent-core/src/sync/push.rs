@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use super::client::{HubError, PushResult};
+use super::client::HubError;
 use super::Ctx;
 use crate::ids::{DocId, Rev, Seq};
 use crate::store::Change;
+use crate::wire::sync::RefusalCode;
 
 pub const BATCH: usize = 200;
 /// How often an idle push loop looks for local writes (the coalescing window).
@@ -36,7 +37,7 @@ pub(super) async fn run(ctx: Ctx) {
         };
         if batch.is_empty() {
             if upto > after {
-                advance(&ctx, upto).await; // only documents pulled from the hub since
+                advance(&ctx, after, upto).await; // only documents pulled from the hub since
             }
             while ctx.store.committed_seq() == seen {
                 if !ctx.sleep(IDLE_POLL).await {
@@ -45,9 +46,9 @@ pub(super) async fn run(ctx: Ctx) {
             }
             continue;
         }
-        match push_batch(&ctx, batch, upto).await {
+        match push_batch(&ctx, batch, after, upto).await {
             Ok(()) => backoff.reset(),
-            Err(HubError::AuthRefused { message }) => {
+            Err(HubError::AuthRefused { message } | HubError::Incompatible { message }) => {
                 ctx.stop_for_good("push", message).await;
                 return;
             }
@@ -72,7 +73,7 @@ pub(super) async fn run(ctx: Ctx) {
 }
 
 /// Pushes one batch and records the answers; `Ok` once the checkpoint moved past it.
-async fn push_batch(ctx: &Ctx, batch: Vec<Change>, upto: Seq) -> Result<(), HubError> {
+async fn push_batch(ctx: &Ctx, batch: Vec<Change>, after: Seq, upto: Seq) -> Result<(), HubError> {
     let high = batch.last().map(|c| c.seq).unwrap_or(Seq(0));
     let started = std::time::Instant::now();
     let mut docs = Vec::with_capacity(batch.len());
@@ -90,35 +91,36 @@ async fn push_batch(ctx: &Ctx, batch: Vec<Change>, upto: Seq) -> Result<(), HubE
             // unchanged cannot succeed, so it is surfaced and skipped.
             tracing::error!(operation = "sync.push", error = %message, documents = sent, "push refused; batch skipped");
             ctx.state.failed("push", message, true).await;
-            advance(ctx, upto).await;
+            advance(ctx, after, upto).await;
             return Ok(());
         }
         Err(e) => return Err(e),
     };
     ctx.reached().await;
+    if ctx.observe_epoch(&answer.hub).await {
+        return Ok(()); // everything is pushed again from the start
+    }
     let (mut ok, mut rejected) = (0u64, 0u64);
     for result in &answer.results {
-        match result {
-            PushResult { ok: true, .. } => ok += 1,
-            PushResult { id, error: Some(err), .. } if err.code == "stale" => {
-                stale(ctx, id, &batch, err.current_rev).await;
-            }
-            PushResult { id, error, .. } => {
+        let id = &result.id;
+        match result.refusal() {
+            None => ok += 1,
+            Some(r) if r.code == RefusalCode::Stale => stale(ctx, id, &batch, r.current_rev).await,
+            Some(r) => {
                 rejected += 1;
-                let (code, reason) =
-                    error.as_ref().map(|e| (e.code.as_str(), e.reason.as_str())).unwrap_or(("unknown", ""));
+                let code = r.code.as_str();
                 tracing::warn!(
                     operation = "sync.push",
                     id,
                     code,
-                    reason,
+                    reason = r.reason,
                     "the hub refused a document; not retried"
                 );
-                ctx.state.failed("push", format!("{id}: {code}: {reason}"), true).await;
+                ctx.state.failed("push", format!("{id}: {code}: {}", r.reason), true).await;
             }
         }
     }
-    advance(ctx, upto).await;
+    advance(ctx, after, upto).await;
     let now = crate::doc::now();
     ctx.state
         .update(|s| {
@@ -155,8 +157,9 @@ async fn stale(ctx: &Ctx, id: &str, batch: &[Change], current: Option<Rev>) {
     }
 }
 
-async fn advance(ctx: &Ctx, to: Seq) {
-    if let Err(e) = ctx.store.run(move |s| s.advance_push_checkpoint(to)).await {
+/// Moves the push checkpoint from `from` to `to` (not if a new hub epoch reset it meanwhile).
+async fn advance(ctx: &Ctx, from: Seq, to: Seq) {
+    if let Err(e) = ctx.store.run(move |s| s.advance_push_checkpoint(from, to)).await {
         tracing::error!(operation = "sync.push", error = %e, "push checkpoint not saved; the batch will be sent again");
     }
 }

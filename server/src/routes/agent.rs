@@ -2,57 +2,24 @@
 //! node comes from its credential ([`AgentIdentity`]), never from the request.
 
 use agent_core::doc::{Document, Owner};
-use agent_core::ids::{DocId, FileId};
+use agent_core::ids::DocId;
 use agent_core::store::{Applied, PutError};
+use agent_core::wire::sync::{
+    HeartbeatAnswer, PublicKey, PushAnswer, PushRefusal, PushRequest, PushResult, RefusalCode, TransferToken,
+    TransferTokenRequest,
+};
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::agent_auth::AgentIdentity;
-use crate::credentials::{self, CredentialView};
+use crate::credentials;
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
+use agent_core::wire::credentials::CredentialView;
 
-/// The hub's transfer-token public key as a JWK (agents pin it when they join).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PublicKey {
-    kty: String,
-    crv: String,
-    alg: String,
-    /// The raw Ed25519 public key, base64url without padding.
-    x: String,
-}
-
-impl PublicKey {
-    pub fn of(state: &AppState) -> PublicKey {
-        PublicKey {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            alg: "EdDSA".into(),
-            x: state.transfer.public_key().to_owned(),
-        }
-    }
-}
-
-/// The answer to a push: one result per document, in order.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PushAnswer {
-    /// `{"id", "ok": true, "rev", "seq"}` or `{"id", "ok": false, "error": {"code", "reason"}}`
-    /// with code `not_owner`, `stale` (and `current_rev`), `invalid` or `conflict`.
-    results: Vec<serde_json::Value>,
-    /// The hub's sequence number after the batch.
-    last_seq: agent_core::ids::Seq,
-}
-
-/// A transfer token and what it allows.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TransferToken {
-    token: String,
-    /// The serving node (the token's audience).
-    node_id: String,
-    file_id: FileId,
-    /// Unix seconds.
-    expires_at: i64,
+/// The hub's transfer-token public key as a JWK.
+pub fn public_key(state: &AppState) -> PublicKey {
+    PublicKey::ed25519(state.transfer.public_key())
 }
 
 /// Documents per push at most.
@@ -66,26 +33,13 @@ pub const MAX_PUSH_DOCS: usize = 200;
     operation_id = "agent_heartbeat",
     tag = "agent",
     responses(
-        (status = 200, description = "node_id and the hub clock (server_time, unix seconds)", body = serde_json::Value),
+        (status = 200, description = "node_id and the hub clock (server_time, unix seconds)", body = HeartbeatAnswer),
         crate::error::ErrorResponses,
     ),
     security(("hmac" = [])),
 )]
-pub async fn heartbeat(agent: AgentIdentity) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "node_id": agent.node_id,
-        "server_time": chrono::Utc::now().timestamp(),
-    }))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushBody {
-    docs: Vec<serde_json::Value>,
-    /// The highest agent-local sequence number in the batch (monitoring only).
-    #[serde(default)]
-    #[allow(dead_code)]
-    local_seq: Option<u64>,
+pub async fn heartbeat(agent: AgentIdentity) -> Json<HeartbeatAnswer> {
+    Json(HeartbeatAnswer { node_id: agent.node_id, server_time: chrono::Utc::now().timestamp() })
 }
 
 /// `POST /api/agent/push`: bulk upsert of the signer's own documents, one answer per document
@@ -95,14 +49,14 @@ pub struct PushBody {
     path = "/api/agent/push",
     operation_id = "agent_push",
     tag = "agent",
-    request_body = PushBody,
+    request_body = PushRequest,
     responses((status = 200, body = PushAnswer), crate::error::ErrorResponses),
     security(("hmac" = [])),
 )]
 pub async fn push(
     State(state): State<AppState>,
     agent: AgentIdentity,
-    JsonBody(body): JsonBody<PushBody>,
+    JsonBody(body): JsonBody<PushRequest>,
 ) -> Result<Json<PushAnswer>, ApiError> {
     if body.docs.len() > MAX_PUSH_DOCS {
         return Err(ApiError::BadRequest(format!(
@@ -112,15 +66,15 @@ pub async fn push(
     }
     let results = apply(&state, &agent, body.docs).await?;
     let last_seq = state.store.last_seq();
-    Ok(Json(PushAnswer { results, last_seq }))
+    Ok(Json(PushAnswer { results, last_seq, hub: state.hub_info() }))
 }
 
-/// Applies pushed documents with the ownership check; one JSON answer per document.
+/// Applies pushed documents with the ownership check; one answer per document.
 async fn apply(
     state: &AppState,
     agent: &AgentIdentity,
     docs: Vec<serde_json::Value>,
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<PushResult>, ApiError> {
     let ids: Vec<String> =
         docs.iter().map(|d| d.get("_id").and_then(|v| v.as_str()).unwrap_or("").to_owned()).collect();
     let signer = agent.node_id.clone();
@@ -137,25 +91,29 @@ async fn apply(
             s.apply_pushed(docs, agent_core::doc::now(), &may_write)
         })
         .await?;
-    let answers: Vec<serde_json::Value> = results
+    let answers = results
         .into_iter()
         .zip(ids)
         .map(|(r, id)| match r {
-            Ok(Applied::Written(w)) => serde_json::json!({"id": w.id, "ok": true, "rev": w.rev, "seq": w.seq}),
-            Ok(Applied::Stale { id, current_rev }) => serde_json::json!({
-                "id": id, "ok": false,
-                "error": {"code": "stale", "reason": "the hub has this or a newer revision", "current_rev": current_rev},
-            }),
+            Ok(Applied::Written(w)) => PushResult::written(w.id.to_string(), w.rev, w.seq),
+            Ok(Applied::Stale { id, current_rev }) => PushResult::refused(
+                id.to_string(),
+                PushRefusal {
+                    code: RefusalCode::Stale,
+                    reason: "the hub has this or a newer revision".into(),
+                    current_rev: Some(current_rev),
+                },
+            ),
             Err(e) => {
                 let code = match &e {
-                    PutError::NotOwner { .. } => "not_owner",
-                    PutError::Invalid { .. } => "invalid",
-                    PutError::Conflict { .. } | PutError::Rejected { .. } => "conflict",
+                    PutError::NotOwner { .. } => RefusalCode::NotOwner,
+                    PutError::Invalid { .. } => RefusalCode::Invalid,
+                    PutError::Conflict { .. } | PutError::Rejected { .. } => RefusalCode::Conflict,
                 };
-                if code == "not_owner" {
+                if code == RefusalCode::NotOwner {
                     tracing::warn!(node_id = %agent.node_id, id, error = %e, "push refused: not the owner");
                 }
-                serde_json::json!({"id": id, "ok": false, "error": {"code": code, "reason": e.to_string()}})
+                PushResult::refused(id, PushRefusal::new(code, e.to_string()))
             }
         })
         .collect();
@@ -168,16 +126,18 @@ async fn push_one(
     agent: &AgentIdentity,
     doc: serde_json::Value,
     expected_type: &str,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushResult>, ApiError> {
     if doc.get("type").and_then(|t| t.as_str()) != Some(expected_type) {
         return Err(ApiError::BadRequest(format!("expected a {expected_type} document")));
     }
-    let answer = apply(state, agent, vec![doc]).await?.pop().unwrap_or_default();
-    match answer["ok"].as_bool() {
-        Some(true) => Ok(Json(answer)),
-        _ if answer["error"]["code"] == "stale" => Ok(Json(answer)),
-        _ if answer["error"]["code"] == "not_owner" => Err(ApiError::Forbidden),
-        _ => Err(ApiError::BadRequest(answer["error"]["reason"].as_str().unwrap_or("refused").to_owned())),
+    let Some(answer) = apply(state, agent, vec![doc]).await?.pop() else {
+        return Err(ApiError::Internal("no answer for a pushed document".into()));
+    };
+    match answer.refusal() {
+        None => Ok(Json(answer)),
+        Some(r) if r.code == RefusalCode::Stale => Ok(Json(answer)),
+        Some(r) if r.code == RefusalCode::NotOwner => Err(ApiError::Forbidden),
+        Some(r) => Err(ApiError::BadRequest(r.reason)),
     }
 }
 
@@ -189,7 +149,7 @@ async fn push_one(
     tag = "agent",
     request_body(content = serde_json::Value, description = "The signer's agent_status document"),
     responses(
-        (status = 200, description = "One push result", body = serde_json::Value),
+        (status = 200, description = "One push result", body = PushResult),
         crate::error::ErrorResponses,
     ),
     security(("hmac" = [])),
@@ -198,7 +158,7 @@ pub async fn status(
     State(state): State<AppState>,
     agent: AgentIdentity,
     JsonBody(doc): JsonBody<serde_json::Value>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushResult>, ApiError> {
     push_one(&state, &agent, doc, "agent_status").await
 }
 
@@ -210,7 +170,7 @@ pub async fn status(
     tag = "agent",
     request_body(content = serde_json::Value, description = "A utilization_snapshot document of the signer"),
     responses(
-        (status = 200, description = "One push result", body = serde_json::Value),
+        (status = 200, description = "One push result", body = PushResult),
         crate::error::ErrorResponses,
     ),
     security(("hmac" = [])),
@@ -219,7 +179,7 @@ pub async fn utilization(
     State(state): State<AppState>,
     agent: AgentIdentity,
     JsonBody(doc): JsonBody<serde_json::Value>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushResult>, ApiError> {
     push_one(&state, &agent, doc, "utilization_snapshot").await
 }
 
@@ -242,12 +202,6 @@ pub async fn credential(
     Ok(Json(CredentialView::from(&cred)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    file_id: FileId,
-}
-
 /// `POST /api/agent/transfer-token {file_id}`: a short-lived EdDSA token that lets the signer
 /// fetch that file from the node that owns it (ARCHITECTURE §6.4).
 #[utoipa::path(
@@ -255,14 +209,14 @@ pub struct TokenRequest {
     path = "/api/agent/transfer-token",
     operation_id = "agent_transfer_token",
     tag = "agent",
-    request_body = TokenRequest,
+    request_body = TransferTokenRequest,
     responses((status = 200, body = TransferToken), crate::error::ErrorResponses),
     security(("hmac" = [])),
 )]
 pub async fn transfer_token(
     State(state): State<AppState>,
     agent: AgentIdentity,
-    JsonBody(body): JsonBody<TokenRequest>,
+    JsonBody(body): JsonBody<TransferTokenRequest>,
 ) -> Result<Json<TransferToken>, ApiError> {
     let id = DocId::from(&body.file_id);
     let file = match state.store.run(move |s| s.get(&id)).await? {
@@ -292,5 +246,5 @@ pub async fn transfer_token(
     security(("hmac" = [])),
 )]
 pub async fn transfer_key(State(state): State<AppState>, _agent: AgentIdentity) -> Json<PublicKey> {
-    Json(PublicKey::of(&state))
+    Json(public_key(&state))
 }

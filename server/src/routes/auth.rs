@@ -4,42 +4,14 @@ use std::time::Instant;
 use agent_core::auth::Secret;
 use agent_core::doc::CredentialRole;
 use agent_core::ids::AccessKeyId;
+use agent_core::wire::auth::{LoggedOut, Login, LoginAnswer, WhoAmI};
 use axum::extract::{ConnectInfo, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::{issue, Session};
 use crate::credentials;
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoginAnswer {
-    /// A JWT for `Authorization: Bearer`, valid 24 hours.
-    token: String,
-    /// Unix seconds.
-    expires_at: i64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct WhoAmI {
-    access_key_id: AccessKeyId,
-    name: String,
-    role: CredentialRole,
-    expires_at: i64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoggedOut {
-    logged_out: bool,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    access_key_id: String,
-    secret: String,
-}
 
 /// `POST /api/auth/login`: an enabled admin credential's id and secret → a 24-hour token.
 /// Rate-limited per client IP (a limited attempt is not even checked).

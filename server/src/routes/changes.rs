@@ -1,11 +1,11 @@
 //! `GET /api/agent/changes?since=&limit=&wait=`: the hub's changes feed for one node, filtered
 //! to what that node may see (ARCHITECTURE §5.2–§5.4), with long-poll.
 
-use agent_core::ids::{DocId, NodeId, Seq};
+use agent_core::ids::{NodeId, Seq};
 use agent_core::store::{Change, Store};
+use agent_core::wire::sync::{ChangesQuery, Feed, FeedChange};
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::agent_auth::AgentIdentity;
 use crate::error::{ApiError, QueryParams};
@@ -18,44 +18,6 @@ pub const MAX_WAIT_SECS: u64 = 60;
 /// How often a waiting long-poll looks at the committed sequence number.
 const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ChangesQuery {
-    /// The last hub seq the node has applied (its pull checkpoint); 0 for everything.
-    #[serde(default)]
-    since: u64,
-    /// Changes per answer, 1-2000 (default 500).
-    limit: Option<usize>,
-    /// Seconds to hold the request when nothing visible changed, 0-60 (default 30).
-    wait: Option<u64>,
-    /// Ignored; makes repeated identical polls distinct for the replay guard.
-    #[allow(dead_code)]
-    nonce: Option<String>,
-    /// `true`: only the signer's own live file and annotation documents, without waiting (the
-    /// bootstrap of a node whose store was lost, ARCHITECTURE §5.2).
-    #[serde(default)]
-    own: bool,
-}
-
-/// One change as a node receives it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct FeedChange {
-    seq: Seq,
-    id: DocId,
-    rev: agent_core::ids::Rev,
-    deleted: bool,
-    /// The document as stored (a tombstone: `_id`, `_rev`, `type`, `_deleted`).
-    doc: serde_json::Value,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Feed {
-    changes: Vec<FeedChange>,
-    /// The hub seq the scan reached, including changes this node does not see: its next `since`.
-    last_seq: Seq,
-}
-
 /// Whether `node` receives this change (ARCHITECTURE §5.3). `own_hub_edit` says whether the
 /// node's own two-owner document was edited by the hub after `since` (§5.4).
 pub fn visible_to(node: &NodeId, change: &Change, doc: &serde_json::Value, own_hub_edit: bool) -> bool {
@@ -64,7 +26,9 @@ pub fn visible_to(node: &NodeId, change: &Change, doc: &serde_json::Value, own_h
     };
     match change.id.prefix() {
         "dir" | "label_file" | "label_rule" => true,
-        "credential" | "status" | "utilization" => false,
+        "credential" | "status" | "utilization" | "command_result" => false,
+        // Commands go to the node they are for only (tombstones too: nobody else held them).
+        "command" => change.id.as_str().starts_with(&format!("command::{node}::")),
         // Every node evaluates every directory, so it needs everyone's files and annotations,
         // but not its own back (it is their writer). Tombstones carry no owner: all get them.
         "file" => change.deleted || owner_field(&["source", "node_id"]) != Some(true),
@@ -164,7 +128,7 @@ pub async fn changes(
         let own = q.own;
         let (changes, reached) = state.store.run(move |s| scan(s, &node, since, limit, own)).await?;
         if !changes.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(Feed { changes, last_seq: Seq(reached.max(q.since)) }));
+            return Ok(Json(Feed { changes, last_seq: Seq(reached.max(q.since)), hub: state.hub_info() }));
         }
         // Nothing visible yet: wait for the next commit (or the deadline), then scan on.
         since = reached;

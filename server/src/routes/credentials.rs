@@ -1,36 +1,16 @@
 use agent_core::doc::CredentialRole;
-use agent_core::ids::{AccessKeyId, CredentialId, NodeId};
+use agent_core::ids::{AccessKeyId, CredentialId};
+use agent_core::wire::credentials::{
+    CreatedCredential as Created, CredentialPatch as Patch, NewCredential as Create,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
 use crate::credentials::{self, CredentialView};
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
-
-/// A new credential: the secret appears in this answer only.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Created {
-    credential: CredentialView,
-    access_key_id: AccessKeyId,
-    secret: String,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Create {
-    name: String,
-    #[serde(default = "admin")]
-    role: CredentialRole,
-    #[serde(default)]
-    node_id: Option<NodeId>,
-}
-
-fn admin() -> CredentialRole {
-    CredentialRole::Admin
-}
 
 /// `POST /api/credentials`: the secret is in this response and nowhere else, ever.
 #[utoipa::path(
@@ -105,13 +85,6 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("credential {key}")))?;
     Ok(Json(CredentialView::from(&cred)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Patch {
-    enabled: Option<bool>,
-    name: Option<String>,
 }
 
 /// `PATCH /api/credentials/{access_key_id}`: enable/disable, rename.

@@ -1,30 +1,13 @@
 use agent_core::doc::{Document, FileDoc, FileSource};
 use agent_core::ids::{DocId, FileId, Label, NodeId};
 use agent_core::store::NameQuery;
+use agent_core::wire::files::{ByPath, FilesPage, PageQuery as ListQuery, SearchPage};
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
 use crate::error::{ApiError, QueryParams};
 use crate::state::AppState;
-
-/// A page of file documents.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct FilesPage {
-    files: Vec<FileDoc>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    next_cursor: Option<String>,
-}
-
-/// A page of search hits.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SearchPage {
-    files: Vec<FileDoc>,
-    next_cursor: Option<String>,
-    /// With `count=true`: how many active files match the name query (when the index can count).
-    total: Option<u64>,
-}
 
 const MAX_LIMIT: usize = 1000;
 
@@ -49,15 +32,6 @@ fn decode_cursor(c: &str) -> Result<(String, String, String), ApiError> {
         (Some(a), Some(b), Some(c), None) => Ok((a, b, c)),
         _ => Err(bad()),
     }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Page size, 1-1000 (default 100).
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 /// `GET /api/files?limit=&cursor=`: every node's active files, a page at a time.
@@ -106,14 +80,6 @@ pub async fn get(
         Some(Document::File(f)) => Ok(Json(f)),
         _ => Err(ApiError::NotFound(format!("file {id}"))),
     }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ByPath {
-    node_id: String,
-    path: String,
 }
 
 /// `GET /api/files/by-path?node_id=&path=`: the path must be absolute and normalized (no `.`,

@@ -2,51 +2,22 @@
 //! (labels for every file under a path prefix), and effective labels through the one
 //! evaluator, `agent_core::labels::LabelIndex`.
 
-use agent_core::doc::{self, Document, FileDoc, LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
+use agent_core::doc::{self, Document, FileDoc, LabelAssignmentDoc, LabelRuleDoc};
 use agent_core::ids::{DocId, FileId, Label, LabelAssignmentId, LabelRuleId, Rev};
 use agent_core::labels::LabelIndex;
 use agent_core::store::Store;
+use agent_core::wire::files::PageQuery as Page;
+use agent_core::wire::labels::{
+    AssignmentAnswer, AssignmentsPage, EffectiveAnswer, EffectiveQuery, LabelInUse, LabelsInUse, NewRule,
+    RulePatch, SetLabels,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::state::AppState;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LabelsInUse {
-    labels: Vec<LabelInUse>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LabelInUse {
-    label: Label,
-    /// Direct assignments carrying it.
-    files: u64,
-    /// Enabled rules giving it.
-    rules: u64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AssignmentsPage {
-    assignments: Vec<Document>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AssignmentAnswer {
-    /// `null` when the label list was empty (the assignment was removed).
-    assignment: Option<LabelAssignmentDoc>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct EffectiveAnswer {
-    file_id: FileId,
-    /// `labels` (all), `direct`, and `rules` (`rule_id`, `name`, `labels`) that apply.
-    effective: serde_json::Value,
-}
 
 const MAX_LABELS: usize = 100;
 
@@ -107,14 +78,6 @@ pub async fn list(State(state): State<AppState>, _s: Session) -> Result<Json<Lab
     Ok(Json(LabelsInUse { labels }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
 /// `GET /api/labels/assignments?limit=&cursor=`: direct assignments in id order.
 #[utoipa::path(
     get,
@@ -164,12 +127,6 @@ pub async fn get_assignment(
         Some(Document::LabelAssignment(a)) => Ok(Json(a)),
         _ => Err(ApiError::NotFound(format!("label assignment for {file}"))),
     }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetLabels {
-    labels: Vec<Label>,
 }
 
 /// `PUT /api/labels/assignments/{file_id}`: sets the file's direct labels (creates or replaces
@@ -263,23 +220,6 @@ fn conflict_or(e: agent_core::store::StoreError) -> ApiError {
     } else {
         ApiError::from(e)
     }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRule {
-    name: String,
-    /// `"*"` or a node id.
-    node_id: NodeSelector,
-    /// A directory prefix starting and ending with `/`.
-    path_prefix: String,
-    labels: Vec<Label>,
-    #[serde(default = "yes")]
-    enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn check_rule(name: &str, prefix: &str, labels: &[Label]) -> Result<(), ApiError> {
@@ -388,18 +328,6 @@ pub async fn get_rule(
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulePatch {
-    #[serde(rename = "_rev")]
-    rev: Rev,
-    name: Option<String>,
-    node_id: Option<NodeSelector>,
-    path_prefix: Option<String>,
-    labels: Option<Vec<Label>>,
-    enabled: Option<bool>,
-}
-
 /// `PATCH /api/labels/rules/{rule_id}` against the revision read (`_rev`; 409 when stale).
 #[utoipa::path(
     patch,
@@ -468,13 +396,6 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct EffectiveQuery {
-    file_id: String,
-}
-
 /// `GET /api/labels/effective?file_id=`: the file's labels and where each comes from.
 #[utoipa::path(
     get,
@@ -492,5 +413,5 @@ pub async fn effective(
 ) -> Result<Json<EffectiveAnswer>, ApiError> {
     let file = load_file(&state.store, &file_id(&q.file_id)?).await?;
     let (id, eff) = with_index(&state, move |index| (file.id.clone(), index.effective(&file))).await?;
-    Ok(Json(EffectiveAnswer { file_id: id, effective: serde_json::to_value(eff).unwrap_or_default() }))
+    Ok(Json(EffectiveAnswer { file_id: id, effective: eff }))
 }

@@ -1,66 +1,20 @@
 //! `/api/nodes`: node registration, the hub-owned configuration of a node (friendly name,
 //! enabled, network mounts), soft delete, and what the node reports about itself.
 
-use agent_core::doc::{CredentialRole, DocType, Document, NetworkMount, NetworkMountType, NodeDoc};
+use agent_core::doc::{CredentialRole, DocType, Document, NetworkMount, NodeDoc};
 use agent_core::ids::{AgentStatusId, DocId, NodeDocId, NodeId, Rev};
 use agent_core::store::Store;
+use agent_core::wire::nodes::{
+    MountPatch, NewMount, NodePatch, NodeStatusView, Register, Registered, ReplicaView,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
 use crate::credentials::{self, CredentialView};
 use crate::error::{ApiError, JsonBody};
 use crate::state::AppState;
-
-/// A registered node's credential: the secret appears in this answer only.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Registered {
-    node_id: NodeId,
-    access_key_id: agent_core::ids::AccessKeyId,
-    secret: String,
-    kdf: agent_core::doc::KdfParams,
-    credential: CredentialView,
-    hub_transfer_public_key: super::agent::PublicKey,
-}
-
-/// What the hub observes of a node and what the node last reported.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct NodeStatusView {
-    node_id: NodeId,
-    enabled: bool,
-    observed_status: Option<agent_core::doc::NodeStatus>,
-    last_seen: Option<chrono::DateTime<chrono::Utc>>,
-    reported_status: agent_core::doc::NodeStatus,
-    last_heartbeat: chrono::DateTime<chrono::Utc>,
-    agent_status: Option<Document>,
-    utilization: Option<Document>,
-    /// Replication towards this node: the hub seq its replica had applied at its last pull
-    /// (absent until it pulls from this hub process), the hub's current seq, and when.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replica: Option<ReplicaView>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ReplicaView {
-    applied_hub_seq: u64,
-    hub_seq: u64,
-    /// Hub changes not yet applied there (not all of them are sent to that node).
-    behind: u64,
-    last_pull_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Register {
-    /// The joining node's id (from its `node_id` file); generated when absent.
-    #[serde(default)]
-    node_id: Option<NodeId>,
-    /// A name for the node's credential (default: `node <id>`).
-    #[serde(default)]
-    name: Option<String>,
-}
 
 /// `POST /api/nodes/register` (admin session, used by `mosaicfs agent init`): issues a
 /// credential bound to the node. The secret is in this response only; the node stores it in its
@@ -96,7 +50,7 @@ pub async fn register(
             access_key_id: cred.access_key_id,
             secret: secret.expose().to_owned(),
             kdf: cred.kdf,
-            hub_transfer_public_key: super::agent::PublicKey::of(&state),
+            hub_transfer_public_key: super::agent::public_key(&state),
         }),
     ))
 }
@@ -198,17 +152,6 @@ async fn update_node(
             Ok(Err(ApiError::Conflict(format!("node {node} kept changing; try again"))))
         })
         .await?
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NodePatch {
-    /// The revision the client read.
-    #[serde(rename = "_rev")]
-    rev: Rev,
-    friendly_name: Option<String>,
-    enabled: Option<bool>,
-    network_mounts: Option<Vec<NetworkMount>>,
 }
 
 /// `PATCH /api/nodes/{node_id}`: the hub-owned fields only (`friendly_name`, `enabled`,
@@ -379,19 +322,6 @@ pub async fn mounts(
     Ok(Json(doc.network_mounts))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMount {
-    /// Generated when absent.
-    mount_id: Option<String>,
-    mount_type: NetworkMountType,
-    remote_node_id: NodeId,
-    remote_base_export_path: String,
-    local_mount_path: String,
-    #[serde(default)]
-    priority: i32,
-}
-
 /// `POST /api/nodes/{node_id}/mounts`: adds a network mount (409 if its `mount_id` exists).
 #[utoipa::path(
     post,
@@ -429,16 +359,6 @@ pub async fn add_mount(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(mount)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MountPatch {
-    mount_type: Option<NetworkMountType>,
-    remote_node_id: Option<NodeId>,
-    remote_base_export_path: Option<String>,
-    local_mount_path: Option<String>,
-    priority: Option<i32>,
 }
 
 /// `PATCH /api/nodes/{node_id}/mounts/{mount_id}`

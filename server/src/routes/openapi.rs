@@ -5,31 +5,23 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agent, auth, changes, content, credentials, files, health, labels, nodes, stream, vdirs, vfs};
+use super::vfs;
 
+/// What the document holds besides the table's routes: the title, the security schemes, the
+/// error body, and the one operation a catch-all route serves (`…/{path}/preview`).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "MosaicFS control plane", description = "The hub's HTTPS API (docs/ARCHITECTURE.md §5-§7)"),
-    paths(
-        health::health, stream::stream,
-        openapi_json,
-        auth::login, auth::kdf, auth::whoami, auth::logout,
-        credentials::list, credentials::create, credentials::get, credentials::patch, credentials::delete,
-        files::list, files::by_path, files::get, files::search, content::content,
-        nodes::list, nodes::register, nodes::get, nodes::patch, nodes::delete, nodes::status,
-        nodes::mounts, nodes::add_mount, nodes::patch_mount, nodes::delete_mount,
-        vdirs::list, vdirs::get, vdirs::create, vdirs::patch, vdirs::delete,
-        vfs::list, vfs::tree, vfs::preview,
-        labels::list, labels::list_assignments, labels::get_assignment, labels::put_assignment,
-        labels::delete_assignment, labels::list_rules, labels::create_rule, labels::get_rule,
-        labels::patch_rule, labels::delete_rule, labels::effective,
-        agent::heartbeat, agent::push, changes::changes, agent::status, agent::utilization, agent::credential,
-        agent::transfer_token, agent::transfer_key,
-    ),
+    paths(vfs::preview),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),
 )]
-pub struct ApiDoc;
+struct Base;
+
+/// The base the route table's documentation is merged into.
+pub fn base() -> utoipa::openapi::OpenApi {
+    Base::openapi()
+}
 
 struct Security;
 
@@ -54,7 +46,7 @@ impl Modify for Security {
 }
 
 static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    ApiDoc::openapi().to_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    super::document().to_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 });
 
 /// This document.

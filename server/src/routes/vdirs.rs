@@ -5,10 +5,10 @@
 use agent_core::doc::{self, DocType, Document, MountEntry, VirtualDirectoryDoc};
 use agent_core::ids::{DirId, DocId, Inode, Rev};
 use agent_core::rules::{Inherited, Pipeline};
+use agent_core::wire::vdirs::{DirPatch, NewDir};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody};
@@ -122,7 +122,7 @@ pub async fn list(
 /// `GET /api/vfs/directories/{*path}`
 #[utoipa::path(
     get,
-    path = "/api/vfs/directories/{path}",
+    path = "/api/vfs/directories/{*path}",
     operation_id = "get_directory",
     tag = "vfs",
     params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
@@ -138,20 +138,11 @@ pub async fn get(
     Ok(Json(find(&state, &path).await?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDir {
-    #[serde(default)]
-    enforce_steps_on_children: bool,
-    #[serde(default)]
-    mounts: Vec<MountEntry>,
-}
-
 /// `POST /api/vfs/directories/{*path}`: creates a directory under an existing parent (409 if the
 /// path exists or the parent does not).
 #[utoipa::path(
     post,
-    path = "/api/vfs/directories/{path}",
+    path = "/api/vfs/directories/{*path}",
     operation_id = "create_directory",
     tag = "vfs",
     params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
@@ -205,20 +196,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(dir)).into_response())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DirPatch {
-    #[serde(rename = "_rev")]
-    rev: Rev,
-    enforce_steps_on_children: Option<bool>,
-    mounts: Option<Vec<MountEntry>>,
-}
-
 /// `PATCH /api/vfs/directories/{*path}` against the revision read (`_rev`; 409 when stale).
 /// The root directory's mounts and flags can be edited too.
 #[utoipa::path(
     patch,
-    path = "/api/vfs/directories/{path}",
+    path = "/api/vfs/directories/{*path}",
     operation_id = "patch_directory",
     tag = "vfs",
     params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),
@@ -256,7 +238,7 @@ pub async fn patch(
 /// directory that still has subdirectories (409).
 #[utoipa::path(
     delete,
-    path = "/api/vfs/directories/{path}",
+    path = "/api/vfs/directories/{*path}",
     operation_id = "delete_directory",
     tag = "vfs",
     params(("path" = String, Path, description = "Virtual path below the root, e.g. work/pdfs")),

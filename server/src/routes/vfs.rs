@@ -3,12 +3,11 @@
 //! `GET /api/vfs/tree` is the directory skeleton, and `POST /api/vfs/directories/{path}/preview`
 //! evaluates draft mounts without saving them.
 
-use agent_core::doc::{MountEntry, VirtualDirectoryDoc};
-use agent_core::ids::{DirId, Inode};
+use agent_core::doc::VirtualDirectoryDoc;
 use agent_core::vtree::{self, Listing, Tree, VtreeError};
+use agent_core::wire::vdirs::{Preview, TreeNode, VfsQuery};
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
 use crate::error::{ApiError, QueryParams};
@@ -21,14 +20,6 @@ impl From<VtreeError> for ApiError {
             VtreeError::Store(s) => s.into(),
         }
     }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct VfsQuery {
-    /// A virtual path (`/`, `/work/pdfs`, or a subdirectory a mount brings, `/docs/2024`).
-    path: String,
 }
 
 /// `/a/b` from what a user typed (`a/b/`, `/a//b`); 400 for `.`/`..` components.
@@ -92,19 +83,6 @@ pub async fn list(
     Ok(Json(Listing::clone(&listing)))
 }
 
-/// One directory of the skeleton.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TreeNode {
-    path: String,
-    name: String,
-    dir_id: DirId,
-    inode: Inode,
-    mounts: usize,
-    enforce_steps_on_children: bool,
-    #[schema(no_recursion)]
-    children: Vec<TreeNode>,
-}
-
 fn node_of(tree: &Tree, dir: &VirtualDirectoryDoc) -> TreeNode {
     TreeNode {
         path: dir.virtual_path.clone(),
@@ -133,13 +111,6 @@ pub async fn tree(State(state): State<AppState>, _s: Session) -> Result<Json<Tre
     })
     .await?;
     Ok(Json(root))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Preview {
-    /// The draft mounts, as they would be saved.
-    pub mounts: Vec<MountEntry>,
 }
 
 /// `POST /api/vfs/directories/{path}/preview`: what the directory would list with `mounts`
