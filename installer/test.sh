@@ -8,9 +8,11 @@ bash installer/install-deps.sh test
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mosaicfs-target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-cargo build --workspace --bins
+# The tests' binary has the test-only faults compiled in (a release build never does).
+FEATURES=(--features mosaicfs-cli/fault-injection)
+cargo build --workspace --bins "${FEATURES[@]}"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast "${FEATURES[@]}"
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast "${FEATURES[@]}"
 fi

@@ -89,7 +89,7 @@ impl Agent {
             }
             _ => (None, None),
         };
-        let mut cache = None;
+        let (mut cache, mut remote_reads) = (None, None);
         let mounted = match &config.vfs.mount_point {
             Some(mp) => {
                 let mut vfs = Vfs::new(
@@ -101,6 +101,7 @@ impl Agent {
                 if let Some(client) = &hub {
                     let remote = open_remote(&config, &store, client).await?;
                     cache = Some(remote.cache().clone());
+                    remote_reads = Some(remote.clone());
                     vfs = vfs.with_remote(remote);
                 }
                 let vfs = Arc::new(vfs);
@@ -168,7 +169,7 @@ impl Agent {
                 probe
             }),
             transfer: transfer.as_ref().map(TransferServer::state_source),
-            cache: cache.clone(),
+            remote: remote_reads,
         };
         let reporter = report::spawn(
             store.clone(),
@@ -381,11 +382,8 @@ async fn start_transfer_server(
         node_id: node_id.clone(),
         files: Arc::new(WatchedFiles::new(&config.watch_paths)),
         verifier: std::sync::OnceLock::new(),
-        flip_faults: std::env::var(crate::transfer::serve::FAULT_FLIP_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-            .into(),
+        sent: Default::default(),
+        flip_faults: Served::flip_faults_from_env().into(),
     });
     let path = hub_key_path(config);
     let kept = tokio::fs::read_to_string(&path).await.ok();

@@ -29,6 +29,9 @@
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`commands`] — runs the commands the hub sends this node (its changes feed) and answers
 //!   them with result documents (feature `node`).
+//! - [`content`] — serving this node's own files: the one safe open under the watch paths, the
+//!   one `Range` parser, versions and `ETag`s, the body with its `Digest` trailer (used by the
+//!   transfer server and the hub's content route).
 //! - [`config`] — `agent.toml`: parsed, validated and defaulted in one place.
 //! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
 //! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
@@ -40,8 +43,10 @@
 //!   feed, error body, REST resources), shared by hub, agent and clients.
 //! - [`agent`] — starts a node from a config and returns a handle with `shutdown()` (feature `node`).
 //!
-//! The control-plane server uses this crate with `default-features = false`: ids, documents and
-//! the store, without the crawler and the watcher (tokio is used only for `Store::run`).
+//! The control-plane server uses this crate with `default-features = false`: ids, documents, the
+//! store, the rule engine and the virtual tree, the wire types, auth and the `content` module
+//! (its content route serves the hub node's files as the transfer server does), without the
+//! crawler, the watcher, the cache or the mount.
 
 #[cfg(feature = "node")]
 pub mod agent;
@@ -52,6 +57,8 @@ pub mod cache;
 #[cfg(feature = "node")]
 pub mod commands;
 pub mod config;
+#[cfg(unix)]
+pub mod content;
 #[cfg(feature = "node")]
 pub mod crawler;
 pub mod doc;

@@ -27,8 +27,8 @@ pub struct Sources {
     pub mount: Option<Arc<dyn Fn() -> crate::mount::MountState + Send + Sync>>,
     /// The transfer server, when this node serves its files.
     pub transfer: Option<Arc<dyn Fn() -> TransferState + Send + Sync>>,
-    /// The cache of other nodes' files, when reads go through it.
-    pub cache: Option<Arc<crate::cache::store::Cache>>,
+    /// Reads of other nodes' files through the cache, when this node makes them.
+    pub remote: Option<Arc<crate::remote::Remote>>,
 }
 
 /// What the `transfer` subsystem reports.
@@ -37,10 +37,16 @@ pub struct TransferState {
     pub endpoint: String,
     /// Whether the hub's key is known (tokens can be checked).
     pub key_known: bool,
+    /// What was sent.
+    pub sent: crate::transfer::serve::SentCounts,
 }
 
 fn subsystem(health: Health, message: Option<String>) -> SubsystemStatus {
-    SubsystemStatus { health, message }
+    SubsystemStatus { health, message, counters: Default::default() }
+}
+
+fn counters<const N: usize>(pairs: [(&str, u64); N]) -> std::collections::BTreeMap<String, u64> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 fn worst(a: Health, b: Health) -> Health {
@@ -99,9 +105,9 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
         let m = mount();
         let status = if m.serving {
             let reads = match m.passthrough {
-                Some(true) => "local reads by FUSE passthrough",
-                Some(false) => "local reads through the agent",
-                None => "no file opened yet",
+                crate::mount::Passthrough::InUse => "local reads by FUSE passthrough",
+                crate::mount::Passthrough::Off => "local reads through the agent",
+                crate::mount::Passthrough::NotYetKnown => "no file opened yet",
             };
             subsystem(Health::Healthy, Some(format!("mounted at {} ({reads})", m.mount_point.display())))
         } else {
@@ -117,7 +123,7 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
     }
     if let Some(transfer) = &src.transfer {
         let t = transfer();
-        let status = if t.key_known {
+        let mut status = if t.key_known {
             subsystem(Health::Healthy, Some(format!("serving files at {}", t.endpoint)))
         } else {
             subsystem(
@@ -125,10 +131,17 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
                 Some(format!("listening at {}, waiting for the hub's transfer key", t.endpoint)),
             )
         };
+        status.counters = counters([
+            ("sent_responses", t.sent.responses),
+            ("sent_bytes", t.sent.bytes),
+            ("broken_responses", t.sent.broken),
+            ("abandoned_responses", t.sent.abandoned),
+        ]);
         subsystems.insert("transfer".to_owned(), status);
     }
-    if let Some(cache) = &src.cache {
-        let status = match cache.index().usage() {
+    if let Some(remote) = &src.remote {
+        let cache = remote.cache();
+        let mut status = match cache.index().usage() {
             Ok((files, bytes)) => subsystem(
                 Health::Healthy,
                 Some(format!(
@@ -139,6 +152,14 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
             ),
             Err(e) => subsystem(Health::Degraded, Some(format!("cache index unreadable: {e}"))),
         };
+        let f = remote.fetched();
+        status.counters = counters([
+            ("fetched_ranges", f.ranges),
+            ("fetched_range_bytes", f.range_bytes),
+            ("fetched_whole_files", f.whole_files),
+            ("fetched_whole_bytes", f.whole_bytes),
+            ("failed_attempts", f.failed_attempts),
+        ]);
         subsystems.insert("cache".to_owned(), status);
     }
     let overall = subsystems.values().fold(Health::Healthy, |acc, s| worst(acc, s.health));
@@ -210,7 +231,10 @@ pub fn write_utilization(store: &Store, src: &Sources) -> Result<Written, StoreE
         node_id: src.node_id.clone(),
         captured_at: now,
         storage: paths.iter().filter_map(|p| storage(p)).collect(),
-        cache: None,
+        cache: src.remote.as_ref().and_then(|r| {
+            let (entries, bytes) = r.cache().index().usage().ok()?;
+            Some(crate::doc::CacheUsage { bytes, cap_bytes: r.cache().limits().max_bytes, entries })
+        }),
         indexed_files: files,
         indexed_bytes: bytes,
     };
@@ -263,7 +287,7 @@ mod tests {
             sync: None,
             mount: None,
             transfer: None,
-            cache: None,
+            remote: None,
         }
     }
 
@@ -306,10 +330,22 @@ mod tests {
         let known = key_known.clone();
         let mut sources =
             sources(WorkerStatus { first_crawl: Some(Default::default()), ..Default::default() });
-        sources.cache = Some(cache);
+        struct NoTokens;
+        impl crate::remote::Tokens for NoTokens {
+            fn issue<'a>(&'a self, _file: &'a crate::ids::FileId) -> crate::remote::Issued<'a> {
+                Box::pin(async { Err(crate::sync::HubError::Refused { message: "no hub here".into() }) })
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let _in_rt = rt.enter();
+        let options =
+            crate::remote::RemoteOptions { full_file_threshold: 1 << 20, cache_max_bytes: 64 << 20 };
+        sources.remote =
+            Some(Arc::new(crate::remote::Remote::new(store.clone(), cache, Arc::new(NoTokens), options)));
         sources.transfer = Some(Arc::new(move || TransferState {
             endpoint: "https://10.0.0.2:7443".into(),
             key_known: known.load(std::sync::atomic::Ordering::Relaxed),
+            sent: crate::transfer::serve::SentCounts { responses: 3, bytes: 300, ..Default::default() },
         }));
         let status = |store: &Store| {
             let w = write_status(store, &sources).unwrap();
@@ -318,6 +354,8 @@ mod tests {
         };
         let s = status(&store);
         assert_eq!(s.subsystems["cache"].message.as_deref(), Some("1 files, 3 MiB of 64 MiB"));
+        assert_eq!(s.subsystems["cache"].counters["fetched_ranges"], 0);
+        assert_eq!(s.subsystems["transfer"].counters["sent_bytes"], 300);
         assert_eq!(s.subsystems["transfer"].health, Health::Degraded);
         key_known.store(true, std::sync::atomic::Ordering::Relaxed);
         let s = status(&store);

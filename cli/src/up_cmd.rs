@@ -24,8 +24,7 @@ pub fn run(args: UpArgs) -> Result<(), CliError> {
     let path = args.config.unwrap_or_else(crate::default_config_path);
     let config = config_or_exit(&path)?;
     let local_node_id = config.load_or_create_node_id().map_err(CliError::Config)?;
-    let local =
-        server::state::LocalNode { node_id: local_node_id.clone(), watch_paths: config.watch_paths.clone() };
+    let local = server::state::LocalNode::new(local_node_id.clone(), config.watch_paths.clone());
     let server_config =
         args.hub.config(config.data_dir.clone(), agent_core::secrets::Backend::Keychain, Some(local))?;
     let (level, _guard) = logging::init(&config.log.level, Some(&config.log.dir))?;

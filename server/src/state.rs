@@ -15,6 +15,17 @@ use agent_core::transfer_token::TransferSigner;
 pub struct LocalNode {
     pub node_id: NodeId,
     pub watch_paths: Vec<std::path::PathBuf>,
+    /// Its files, opened only through the one safe open under the watch paths.
+    pub files: Arc<agent_core::content::WatchedFiles>,
+}
+
+impl LocalNode {
+    /// The node `node_id` whose files live under `watch_paths` (blocking: opens the watch
+    /// path directories).
+    pub fn new(node_id: NodeId, watch_paths: Vec<std::path::PathBuf>) -> LocalNode {
+        let files = Arc::new(agent_core::content::WatchedFiles::new(&watch_paths));
+        LocalNode { node_id, watch_paths, files }
+    }
 }
 
 /// How long a directory listing is served from the readdir cache.
@@ -47,6 +58,8 @@ pub struct AppState {
     pub pulls: Arc<Mutex<HashMap<NodeId, PullMark>>>,
     /// Fetches other nodes' files from their transfer servers (`/api/files/{id}/content`).
     pub transfers: Arc<agent_core::transfer::client::Transfers>,
+    /// Long-polls held right now, waiting for a change (`GET /api/agent/changes`).
+    pub waiting_pulls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How far a node's replica is, as its last pull said.
@@ -87,6 +100,7 @@ impl AppState {
             listings: Arc::new(agent_core::vtree::Listings::new(labels, READDIR_TTL)),
             pulls: Arc::new(Mutex::new(HashMap::new())),
             transfers: Arc::new(agent_core::transfer::client::Transfers::new()),
+            waiting_pulls: Default::default(),
         }
     }
 }

@@ -15,6 +15,9 @@ pub fn free_port(ip: &str) -> u16 {
 pub struct Proxy {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
+    /// Milliseconds each forwarded chunk waits (0: none): a slow link, so a burst of pushes is
+    /// still in flight when a test acts.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     upstream: Arc<Mutex<SocketAddr>>,
     open: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
@@ -28,12 +31,18 @@ impl Proxy {
         let proxy = Proxy {
             addr,
             up: Arc::new(AtomicBool::new(true)),
+            delay_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             upstream: Arc::new(Mutex::new(upstream)),
             open: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
         };
-        let (up, upstream, open, stop) =
-            (proxy.up.clone(), proxy.upstream.clone(), proxy.open.clone(), proxy.stop.clone());
+        let (up, upstream, open, stop, delay) = (
+            proxy.up.clone(),
+            proxy.upstream.clone(),
+            proxy.open.clone(),
+            proxy.stop.clone(),
+            proxy.delay_ms.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
@@ -54,8 +63,8 @@ impl Proxy {
                     o.push(client.try_clone().expect("clone"));
                     o.push(server.try_clone().expect("clone"));
                 }
-                pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                pipe(server, client);
+                pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"), delay.clone());
+                pipe(server, client, delay.clone());
             }
         });
         proxy
@@ -71,6 +80,11 @@ impl Proxy {
         for s in self.open.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Delays every forwarded chunk by `per_chunk` (zero: full speed again).
+    pub fn throttle(&self, per_chunk: std::time::Duration) {
+        self.delay_ms.store(per_chunk.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn heal(&self) {
@@ -91,13 +105,17 @@ impl Drop for Proxy {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, delay_ms: Arc<std::sync::atomic::AtomicU64>) {
     std::thread::spawn(move || {
-        let mut buf = [0u8; 64 * 1024];
+        let mut buf = [0u8; 16 * 1024];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    let delay = delay_ms.load(Ordering::Relaxed);
+                    if delay > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(delay));
+                    }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }

@@ -177,6 +177,44 @@ fn reads_without_passthrough_match_their_sources() {
 }
 
 #[test]
+fn a_source_replaced_under_an_open_handle_is_one_version_per_open() {
+    use std::io::Read;
+    let mut up = MountedUp::new("");
+    let docs = up.node.watched.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("note.txt"), b"first version\n").unwrap();
+    up.launch();
+    up.create_dir("docs", &docs, serde_json::json!([]));
+    up.wait_visible("docs/note.txt");
+    let via = up.mount.join("docs/note.txt");
+
+    // An editor's save: a new file renamed over the old one while a reader holds it open.
+    let mut old = std::fs::File::open(&via).unwrap();
+    let tmp = docs.join(".note.txt.swp");
+    std::fs::write(&tmp, b"second version, longer\n").unwrap();
+    std::fs::rename(&tmp, docs.join("note.txt")).unwrap();
+    wait_for("the new size in the mount", Duration::from_secs(60), || {
+        (std::fs::metadata(&via).ok()?.len() == 23).then_some(())
+    });
+    // The old handle reads the file it opened, never a mix.
+    let mut got = Vec::new();
+    old.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"first version\n");
+    // A new open beside it reads the new version, or (the kernel holds the old file as this
+    // inode's passthrough backing) is refused with EBUSY; never the old bytes, never EIO.
+    match std::fs::read(&via) {
+        Ok(bytes) => assert_eq!(bytes, b"second version, longer\n"),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "{e}"),
+    }
+    // Once the old handle is closed, the new version opens.
+    drop(old);
+    wait_for("the new version through the mount", Duration::from_secs(60), || {
+        (std::fs::read(&via).ok()? == b"second version, longer\n").then_some(())
+    });
+    up.stop();
+}
+
+#[test]
 fn a_stale_mount_is_cleaned_and_mount_problems_are_clear_errors() {
     let mut up = MountedUp::new("");
     let docs = up.node.watched.join("docs");

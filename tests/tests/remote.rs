@@ -77,6 +77,15 @@ fn pair(b_cache: &str, a_env: &[(&str, &str)], write_sources: impl FnOnce(&Path)
 
 /// Deterministic bytes: a pseudo-random MiB, each copy stamped with its index.
 fn write_pattern(path: &Path, size: u64, seed: u64) {
+    fill_pattern(&std::fs::File::create(path).unwrap(), size, seed);
+}
+
+/// [`write_pattern`] over an existing file of `size` bytes, without truncating it first.
+fn overwrite_pattern(path: &Path, size: u64, seed: u64) {
+    fill_pattern(&std::fs::OpenOptions::new().write(true).open(path).unwrap(), size, seed);
+}
+
+fn fill_pattern(f: &std::fs::File, size: u64, seed: u64) {
     let mut block = vec![0u8; MIB as usize];
     let mut x = seed | 1;
     for b in block.iter_mut() {
@@ -85,7 +94,6 @@ fn write_pattern(path: &Path, size: u64, seed: u64) {
         x ^= x << 17;
         *b = x as u8;
     }
-    let f = std::fs::File::create(path).unwrap();
     let mut at = 0u64;
     while at < size {
         block[..8].copy_from_slice(&at.to_le_bytes());
@@ -297,14 +305,9 @@ fn a_flipped_byte_is_detected_never_cached_and_the_read_retried() {
     assert_eq!(got, std::fs::read(&small_src).unwrap());
     assert_eq!(cache_entry(&p, "small.bin").expect("cached now").0, "full");
 
-    let log = p.b.node.data.join("logs/mosaicfs.log");
-    wait_for("B's log of four digest mismatches", DEADLINE, || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let mismatches = text
-            .lines()
-            .filter(|l| l.contains("fetch attempt failed") && l.contains("not the digest it announced"))
-            .count();
-        (mismatches == 4).then_some(())
+    // B counted the four failed attempts (every one a digest mismatch: nothing else failed).
+    wait_for("B's count of four failed attempts", DEADLINE, || {
+        (counter(&p.b, "cache", "failed_attempts")? == 4).then_some(())
     });
 }
 
@@ -321,15 +324,22 @@ fn subsystem_message(agent: &Agent, name: &str) -> Option<String> {
     doc.pointer(&format!("/subsystems/{name}/message"))?.as_str().map(str::to_owned)
 }
 
-/// Lines of A's log (JSON) that record a transfer it sent, with `also` in them.
-fn transfers_sent(p: &Pair, also: &str) -> usize {
-    let text = std::fs::read_to_string(p.a.node.data.join("logs/mosaicfs.log")).unwrap_or_default();
-    text.lines().filter(|l| l.contains("transfer sent") && l.contains(also)).count()
+/// A counter of subsystem `name` in `agent`'s own `agent_status` document, once written.
+fn counter(agent: &Agent, name: &str, key: &str) -> Option<u64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(agent.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let body: String = conn
+        .query_row("SELECT body FROM docs WHERE id = ?1", [format!("status::{}", agent.node_id)], |r| {
+            r.get(0)
+        })
+        .ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+    doc.pointer(&format!("/subsystems/{name}/counters/{key}"))?.as_u64()
 }
 
 #[test]
 fn concurrent_readers_of_the_same_missing_data_share_one_fetch() {
-    let p = pair("", &[("MOSAICFS_LOG", "warn,agent_core::transfer=info")], |dir| {
+    let p = pair("", &[], |dir| {
         write_pattern(&dir.join("whole.bin"), 20 * MIB, 5);
         write_pattern(&dir.join("ranges.bin"), 80 * MIB, 6);
     });
@@ -356,10 +366,22 @@ fn concurrent_readers_of_the_same_missing_data_share_one_fetch() {
     // Six readers of the same 64 KiB of a large file: one range request starting there.
     read_together("ranges.bin", 40 * MIB, 64 << 10);
 
-    wait_for("A's log of both transfers", DEADLINE, || {
-        (transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)) >= 1).then_some(())
+    // Counted by each side itself: B fetched the file once and the range once; A sent two
+    // responses (no more, once both counts are in).
+    wait_for("B's counts of what it fetched", DEADLINE, || {
+        let whole = counter(&p.b, "cache", "fetched_whole_files")?;
+        let ranges = counter(&p.b, "cache", "fetched_ranges")?;
+        (whole == 1 && ranges == 1).then_some(())
     });
-    assert_eq!(transfers_sent(&p, "\"start\":0,\"bytes\":20971520"), 1, "one download of whole.bin");
+    assert_eq!(counter(&p.b, "cache", "fetched_whole_bytes"), Some(20 * MIB), "one download of whole.bin");
+    assert_eq!(
+        counter(&p.b, "cache", "fetched_range_bytes"),
+        Some(64 << 10),
+        "one request for the shared range"
+    );
+    wait_for("A's count of what it sent", DEADLINE, || {
+        (counter(&p.a, "transfer", "sent_responses")? == 2).then_some(())
+    });
 
     // agent_status says what each side does: A serves, B's cache holds the two files.
     wait_for("A's transfer status", DEADLINE, || {
@@ -368,7 +390,7 @@ fn concurrent_readers_of_the_same_missing_data_share_one_fetch() {
     wait_for("B's cache status", DEADLINE, || {
         subsystem_message(&p.b, "cache").filter(|m| m.starts_with("2 files, "))
     });
-    assert_eq!(transfers_sent(&p, &format!("\"start\":{}", 40 * MIB)), 1, "one request for the shared range");
+    assert_eq!(counter(&p.a, "transfer", "sent_bytes"), Some(20 * MIB + (64 << 10)));
 }
 
 #[test]
@@ -520,4 +542,193 @@ fn a_file_read_in_more_than_a_thousand_scattered_places_is_promoted_to_a_full_do
     let via = p.mount.join("remote/scattered.bin");
     assert_eq!(within("hash", move || sha256_of(&via)).unwrap(), sha256_of(&src).unwrap());
     assert!(cached >= size, "the whole file is in the cache: {cached} bytes of {size}");
+}
+
+#[test]
+fn local_reads_never_wait_behind_remote_reads_of_a_stopped_owner() {
+    let p = pair("", &[], |dir| {
+        for i in 0..8 {
+            write_pattern(&dir.join(format!("r{i}.bin")), MIB, 40 + i);
+        }
+    });
+    std::fs::write(p.b.node.watched.join("mine.txt"), b"local bytes").unwrap();
+    p.hub.create_dir("local", &p.b.node_id, &p.b.node.watched);
+    let mine = p.mount.join("local/mine.txt");
+    wait_for("B's own file in its mount", DEADLINE, || std::fs::metadata(&mine).ok().map(|_| ()));
+
+    // A stops answering; eight readers of eight of its files hang in B's remote pool (more
+    // readers than it has workers).
+    p.a.proc.as_ref().unwrap().signal(libc::SIGSTOP);
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let readers: Vec<_> = (0..8)
+        .map(|i| {
+            let (path, finished) = (p.mount.join(format!("remote/r{i}.bin")), finished.clone());
+            std::thread::spawn(move || {
+                let r = std::fs::read(path);
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    // The remote reads are under way: their first attempts have failed (after the idle limit)
+    // and they are retrying.
+    wait_for("B's first failed attempts", DEADLINE, || {
+        (counter(&p.b, "cache", "failed_attempts")? > 0).then_some(())
+    });
+    let local = within("a local read", move || std::fs::read(mine)).unwrap();
+    assert_eq!(local, b"local bytes");
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the local read answered while every remote read was still waiting on the stopped owner"
+    );
+    p.a.proc.as_ref().unwrap().signal(libc::SIGCONT);
+    for r in readers {
+        let _ = r.join(); // EIO or the bytes, depending on when A woke up
+    }
+}
+
+#[test]
+fn a_file_rewritten_in_place_is_read_whole_in_one_version_never_a_mix() {
+    // Above the threshold: read by ranges, partly cached when it changes.
+    let size = 64 * MIB;
+    let p = pair("full_file_threshold_mib = 8\n", &[], |dir| write_pattern(&dir.join("vm.img"), size, 1));
+    let (src, via) = (p.a.node.watched.join("vm.img"), p.mount.join("remote/vm.img"));
+    let a_node: agent_core::ids::NodeId = p.a.node_id.parse().unwrap();
+    // B's document of the file says which version B believes in.
+    let b_version = |b: &Agent| -> Option<(u64, i64)> {
+        let store = agent_core::store::Store::open(&b.db()).ok()?;
+        let f = store.file_by_path(&a_node, src.to_str()?).ok()??;
+        Some((f.size, f.mtime.timestamp_nanos_opt()?))
+    };
+    let chunk = MIB as usize;
+    for round in 0..4u64 {
+        let old_bytes = std::fs::read(&src).unwrap();
+        let before = b_version(&p.b).expect("B knows the file");
+        // An old handle reads part of the file: cached ranges of this version.
+        let old = std::fs::File::open(&via).unwrap();
+        for at in [0u64, 17, 40] {
+            let mut buf = vec![0u8; chunk];
+            let n = within("old handle, before", {
+                let f = old.try_clone().unwrap();
+                move || f.read_at(&mut buf, at * MIB).map(|n| (n, buf))
+            });
+            let (n, buf) = n.unwrap();
+            assert_eq!(&buf[..n], &old_bytes[(at * MIB) as usize..(at * MIB) as usize + n]);
+        }
+        // Rewritten in place at the source (same size, same inode, never truncated, so every
+        // version the owner indexes on the way is 64 MiB): a new version.
+        overwrite_pattern(&src, size, 100 + round);
+        let new_bytes = std::fs::read(&src).unwrap();
+        let meta = std::fs::metadata(&src).unwrap();
+        let mtime = meta.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        let now = (meta.len(), mtime);
+        assert_ne!(now, before);
+        wait_for("B's document of the new version", DEADLINE, || (b_version(&p.b)? == now).then_some(()));
+        // The old handle: every chunk it still returns is the old version's (a short read being
+        // what the kernel still had cached before an error), or an error.
+        let mut errors = 0;
+        for at in 0..size / MIB {
+            let f = old.try_clone().unwrap();
+            let r = within("old handle, after", move || {
+                let mut buf = vec![0u8; chunk];
+                f.read_at(&mut buf, at * MIB).map(|n| {
+                    buf.truncate(n);
+                    buf
+                })
+            });
+            match r {
+                Ok(buf) => assert_eq!(
+                    buf,
+                    old_bytes[(at * MIB) as usize..(at * MIB) as usize + buf.len()],
+                    "round {round}, MiB {at}: the old handle returned bytes that are not the old version's"
+                ),
+                Err(e) => {
+                    assert!(matches!(e.raw_os_error(), Some(libc::ESTALE | libc::EIO)), "{e}");
+                    errors += 1;
+                }
+            }
+        }
+        // In the first round the old version is only partly cached, so the old handle must fail
+        // where it would need the owner. Each later round's old version was read whole by the
+        // previous round's fresh open, so the old handle may read it all from the cache.
+        if round == 0 {
+            assert!(errors > 0, "the old handle kept reading uncached ranges after the change");
+        }
+        // A fresh open reads the new version, whole.
+        let got = within("fresh open", {
+            let via = via.clone();
+            move || std::fs::read(via)
+        })
+        .unwrap();
+        assert!(got == new_bytes, "round {round}: a fresh open after the change reads the new version");
+    }
+}
+
+#[test]
+fn an_sqlite_database_updated_in_place_is_queried_in_one_version_or_an_error() {
+    let rows = 20_000i64;
+    // Everything over 1 MiB by ranges: the database is read page by page through the cache.
+    let p = pair("full_file_threshold_mib = 1\n", &[], |dir| {
+        let db = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+        db.execute_batch(
+            "PRAGMA journal_mode=DELETE; PRAGMA page_size=4096;
+             CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER NOT NULL, pad TEXT NOT NULL);",
+        )
+        .unwrap();
+        let tx = db.unchecked_transaction().unwrap();
+        for i in 0..rows {
+            tx.execute("INSERT INTO t(id, x, pad) VALUES (?1, 0, ?2)", rusqlite::params![i, "p".repeat(200)])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    });
+    let src = p.a.node.watched.join("ledger.sqlite");
+    let via = p.mount.join("remote/ledger.sqlite");
+    // Version k: every x = k, so count = rows and sum = k * rows.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, via) = (stop.clone(), via.clone());
+        std::thread::spawn(move || {
+            let (mut answers, mut errors) = (Vec::new(), 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let uri = format!("file:{}?immutable=1", via.display());
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+                let r = rusqlite::Connection::open_with_flags(&uri, flags).and_then(|c| {
+                    c.query_row("SELECT count(*), total(x) FROM t", [], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+                    })
+                });
+                match r {
+                    Ok(a) => answers.push(a),
+                    Err(_) => errors += 1,
+                }
+            }
+            (answers, errors)
+        })
+    };
+    for k in 1..=6i64 {
+        let db = rusqlite::Connection::open(&src).unwrap();
+        db.execute("UPDATE t SET x = ?1", [k]).unwrap();
+        drop(db);
+        let want = (k * rows) as f64;
+        let via = via.clone();
+        wait_for(&format!("version {k} through B's mount"), DEADLINE, move || {
+            let uri = format!("file:{}?immutable=1", via.display());
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+            let c = rusqlite::Connection::open_with_flags(&uri, flags).ok()?;
+            let sum: f64 = c.query_row("SELECT total(x) FROM t", [], |r| r.get(0)).ok()?;
+            (sum == want).then_some(())
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (answers, errors) = reader.join().unwrap();
+    assert!(!answers.is_empty(), "the reader got answers ({errors} errors)");
+    for (count, sum) in &answers {
+        let k = sum / rows as f64;
+        assert!(
+            *count == rows && k.fract() == 0.0 && (0.0..=6.0).contains(&k),
+            "count {count}, sum {sum}: not one version of the database"
+        );
+    }
 }

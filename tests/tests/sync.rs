@@ -249,6 +249,9 @@ fn sigkill_of_agents_and_of_the_hub_loses_and_duplicates_nothing() {
     let mut b = Agent::join(&hub, "127.0.0.3", FAST_AGENT);
     a.start();
     b.start();
+    // A's link is slow, so its burst of pushes (several batches) is still in flight when the
+    // kill comes.
+    a.proxy.throttle(Duration::from_millis(20));
     let mut caught_mid_push = 0;
     for round in 0..4 {
         let base = live_file_names(&hub.db(), &a.node_id).len();
@@ -290,7 +293,8 @@ fn sigkill_of_agents_and_of_the_hub_loses_and_duplicates_nothing() {
             b.start();
         }
     }
-    eprintln!("killed mid-push in {caught_mid_push} of 4 rounds");
+    assert_eq!(caught_mid_push, 4, "every kill came while A's burst was partly at the hub");
+    a.proxy.throttle(Duration::ZERO);
     await_convergence(&hub, &[&a, &b]);
     wait_for("A's index matches its disk", DEADLINE, || index_matches_disk(&a).then_some(()));
     wait_for("B's index matches its disk", DEADLINE, || index_matches_disk(&b).then_some(()));
@@ -391,5 +395,69 @@ fn a_node_whose_store_was_lost_takes_its_file_ids_back() {
     assert_eq!(after.len(), before.len() + 1, "one new file, no duplicates");
     let s = a.sync_status();
     assert_eq!(s["push"]["rejected"], 0, "nothing refused as a conflict: {s}");
+    a.stop();
+}
+
+#[test]
+fn a_hub_restored_from_an_older_copy_gets_everything_again_and_its_new_changes_reach_the_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut hub = Hub::start(&tmp.path().join("hub"), 90);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    a.start();
+    write_files(&a, "early", 20);
+    await_convergence(&hub, &[&a]);
+
+    // A copy of the hub's store, taken while it is stopped: the backup.
+    hub.kill();
+    // The store with its write-ahead log: killed, the hub left its last commits there.
+    let backup = tmp.path().join("hub-backup.db");
+    for suffix in ["", "-wal"] {
+        let from = format!("{}{suffix}", hub.db().display());
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", backup.display())).unwrap();
+        }
+    }
+    hub.restart();
+    write_files(&a, "late", 30);
+    hub.create_dir("made-before-restore", &a.node_id, &a.node.watched);
+    await_convergence(&hub, &[&a]);
+    wait_for("the directory in A's replica", DEADLINE, || {
+        (docs(&a.db(), "virtual_directory", None).len() == 2).then_some(())
+    });
+
+    // The hub is restored from the backup: it lacks the late files and the directory, and its
+    // sequence numbers run below what A has applied. A restore draws a new epoch.
+    hub.kill();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", hub.db().display()));
+    }
+    for suffix in ["", "-wal"] {
+        let from = format!("{}{suffix}", backup.display());
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", hub.db().display())).unwrap();
+        }
+    }
+    agent_core::store::Store::renew_hub_epoch(&hub.db()).unwrap();
+    assert_eq!(live_file_names(&hub.db(), &a.node_id).len(), 20, "the backup has the early files only");
+    hub.restart();
+
+    // A pushes everything again (the late files reach the restored hub) and pulls its whole feed
+    // (a directory made after the restore reaches A, although its seq is below A's old checkpoint).
+    hub.create_dir("made-after-restore", &a.node_id, &a.node.watched);
+    wait_for("the late files at the restored hub", DEADLINE, || {
+        (live_file_names(&hub.db(), &a.node_id).len() == 50).then_some(())
+    });
+    wait_for("the new directory in A's replica", DEADLINE, || {
+        let conn = rusqlite::Connection::open(a.db()).ok()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM docs WHERE type = 'virtual_directory' AND body LIKE '%made-after-restore%'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (n == 1).then_some(())
+    });
+    await_convergence(&hub, &[&a]);
     a.stop();
 }

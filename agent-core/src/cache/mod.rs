@@ -8,8 +8,7 @@
 //!   and size match, verified ranges written into sparse files, eviction on the insert path,
 //!   open files pinned, stale entries dropped at lookup.
 //!
-//! Not built yet (issue 7): the transfer server and client that fill it, the reads through the
-//! mount that use it, shared in-flight fetches.
+//! Tier 4 ([`crate::remote`]) fills it and reads through it.
 
 pub mod block_map;
 pub mod index;
@@ -19,9 +18,38 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::NodeId;
 
-/// The cache key of a file: lowercase hex SHA-256 of `{node_id}::{export_path}`.
-pub fn cache_key(node: &NodeId, export_path: &str) -> String {
-    hex::encode(Sha256::digest(format!("{node}::{export_path}").as_bytes()))
+/// Where a file's bytes are cached: lowercase hex SHA-256 of `{node_id}::{export_path}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CacheKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<&str> for CacheKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// The cache key of a file.
+pub fn cache_key(node: &NodeId, export_path: &str) -> CacheKey {
+    CacheKey(hex::encode(Sha256::digest(format!("{node}::{export_path}").as_bytes())))
 }
 
 #[cfg(test)]

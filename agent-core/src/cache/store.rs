@@ -47,7 +47,7 @@ pub enum CacheError {
 /// What a cache entry is of: the file and the version of it (size and mtime of its document).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
-    pub key: String,
+    pub key: super::CacheKey,
     pub file_id: FileId,
     pub size: u64,
     pub mtime_ns: i64,
@@ -94,7 +94,11 @@ pub struct Cache {
     limits: Limits,
     /// Open readers per key: never evicted while above zero.
     pinned: Mutex<HashMap<String, usize>>,
-    /// Serializes writes, so room made for one write is not taken by another.
+    /// Serializes writes, so room made for one write is not taken by another; lookups hold it
+    /// too, so the file a lookup opens is the one its index entry describes (versions of a file
+    /// share one path: a write of another version replaces the file between reading the entry
+    /// and opening the path otherwise, and a reader would get one version's map over another's
+    /// bytes).
     writes: Mutex<()>,
 }
 
@@ -202,6 +206,7 @@ impl Cache {
 
     /// A valid entry of `src` (same size and mtime), marked as just used; a stale one is removed.
     pub fn lookup(&self, src: &Source) -> Result<Option<Hit>, CacheError> {
+        let _writing = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = self.index.get(&src.key)? else { return Ok(None) };
         if !entry.is_fresh_for(src.size, src.mtime_ns) {
             self.remove(&entry)?;
@@ -264,11 +269,11 @@ impl Cache {
         staged.file.flush()?;
         let digest: [u8; 32] = std::mem::take(&mut staged.hasher).finalize().into();
         if digest != *sha256 {
-            return Err(CacheError::DigestMismatch { key: src.key.clone() });
+            return Err(CacheError::DigestMismatch { key: src.key.to_string() });
         }
         if staged.len != src.size {
             return Err(CacheError::SizeMismatch {
-                key: src.key.clone(),
+                key: src.key.to_string(),
                 expected: src.size,
                 got: staged.len,
             });
@@ -284,7 +289,7 @@ impl Cache {
         std::fs::create_dir_all(dest.parent().unwrap_or(&self.root))?;
         std::fs::rename(&staged.path, &dest)?;
         self.index.put(&Entry {
-            key: src.key.clone(),
+            key: src.key.to_string(),
             file_id: src.file_id.clone(),
             size: src.size,
             mtime_ns: src.mtime_ns,
@@ -307,7 +312,7 @@ impl Cache {
     ) -> Result<bool, CacheError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         if digest != *sha256 {
-            return Err(CacheError::DigestMismatch { key: src.key.clone() });
+            return Err(CacheError::DigestMismatch { key: src.key.to_string() });
         }
         self.store_range(src, offset, bytes)
     }
@@ -360,7 +365,7 @@ impl Cache {
         let cached_bytes = allocated_bytes(&path)?.max(before);
         let complete = map.is_complete(src.size);
         let entry = Entry {
-            key: src.key.clone(),
+            key: src.key.to_string(),
             file_id: src.file_id.clone(),
             size: src.size,
             mtime_ns: src.mtime_ns,

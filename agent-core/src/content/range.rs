@@ -1,6 +1,8 @@
-//! The `Range` request header, as a transfer server reads it: one byte range (`bytes=a-b`,
-//! `bytes=a-`, `bytes=-n`). Anything else — several ranges, other units, garbage — is ignored
-//! and the whole file is sent, as RFC 9110 allows.
+//! The `Range` request header (RFC 9110 §14.2), as both the transfer server and the hub read it:
+//! one byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`). A header that is not one well-formed
+//! byte range — several ranges, another unit, garbage, `last < first` — is ignored and the whole
+//! file is sent, as RFC 9110 allows; a well-formed range that starts at or beyond the end (or a
+//! zero-length suffix) is unsatisfiable: 416.
 
 /// What to send of a file of `size` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -165,7 +165,11 @@ pub fn all() -> Vec<Document> {
             overall: Health::Degraded,
             subsystems: BTreeMap::from([(
                 "watcher".into(),
-                SubsystemStatus { health: Health::Degraded, message: Some("12 dirs unwatched".into()) },
+                SubsystemStatus {
+                    health: Health::Degraded,
+                    message: Some("12 dirs unwatched".into()),
+                    counters: Default::default(),
+                },
             )]),
             watch_paths: vec![WatchPathStatus {
                 path: "/home/me".into(),

@@ -1,5 +1,10 @@
 //! `fuser::Filesystem` over the VFS core: decode, call the core (on a worker thread when it may
 //! wait), encode. Nothing else lives here.
+//!
+//! - Every request that reaches a worker runs in a `fuse` tracing span with its `op`, `ino` and
+//!   the calling `pid`, so whatever it logs says which program asked for what.
+//! - Three pools: metadata; data of local files (tiers 1–3); data of other nodes' files (tier
+//!   4, which may wait seconds on a slow owner). A local read never queues behind a remote one.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -13,20 +18,25 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
+use super::backing::Answered;
 use super::errno;
 use super::pool::Pool;
 use crate::config::VfsConfig;
-use crate::vfs::{Attr, Kind, Vfs, VfsError};
+use crate::vfs::{Attr, HandleId, Inode, Kind, Tier, Vfs, VfsError};
 
-/// Worker threads for metadata calls and for data calls.
+/// Worker threads for metadata calls, for data of local files and for data of remote files.
 const META_THREADS: usize = 4;
-const DATA_THREADS: usize = 8;
+const LOCAL_DATA_THREADS: usize = 6;
+const REMOTE_DATA_THREADS: usize = 6;
 
 thread_local! {
     /// Each data worker reads into its own buffer, allocated once (a read is at most 1 MiB).
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+use super::Passthrough;
+
+/// [`Passthrough`] as stored in an atomic.
 const PASSTHROUGH_UNKNOWN: u8 = 0;
 const PASSTHROUGH_ON: u8 = 1;
 const PASSTHROUGH_OFF: u8 = 2;
@@ -35,7 +45,8 @@ const PASSTHROUGH_OFF: u8 = 2;
 pub struct Shared {
     vfs: Arc<Vfs>,
     meta: Pool,
-    data: Pool,
+    local_data: Pool,
+    remote_data: Pool,
     ttl: Duration,
     uid: u32,
     gid: u32,
@@ -53,7 +64,8 @@ impl Shared {
         Ok(Shared {
             vfs,
             meta: Pool::new("vfs-meta", META_THREADS)?,
-            data: Pool::new("vfs-data", DATA_THREADS)?,
+            local_data: Pool::new("vfs-data", LOCAL_DATA_THREADS)?,
+            remote_data: Pool::new("vfs-remote", REMOTE_DATA_THREADS)?,
             ttl: options.attr_ttl,
             uid,
             gid,
@@ -67,11 +79,11 @@ impl Shared {
         })
     }
 
-    pub fn passthrough_in_use(&self) -> Option<bool> {
+    pub fn passthrough(&self) -> Passthrough {
         match self.passthrough.load(Ordering::Relaxed) {
-            PASSTHROUGH_ON => Some(true),
-            PASSTHROUGH_OFF => Some(false),
-            _ => None,
+            PASSTHROUGH_ON => Passthrough::InUse,
+            PASSTHROUGH_OFF => Passthrough::Off,
+            _ => Passthrough::NotYetKnown,
         }
     }
 
@@ -91,8 +103,17 @@ impl Shared {
 
     pub fn shutdown(&self) {
         self.meta.shutdown();
-        self.data.shutdown();
+        self.local_data.shutdown();
+        self.remote_data.shutdown();
         self.backing.clear();
+    }
+
+    /// The pool for data of files read through `tier`.
+    fn data_pool(&self, tier: Tier) -> &Pool {
+        match tier {
+            Tier::Local | Tier::NetworkMount => &self.local_data,
+            Tier::Remote => &self.remote_data,
+        }
     }
 
     fn attr(&self, a: &Attr) -> FileAttr {
@@ -101,7 +122,7 @@ impl Shared {
             Kind::File => (FileType::RegularFile, 0o444, 1),
         };
         FileAttr {
-            ino: INodeNo(a.ino),
+            ino: INodeNo(a.ino.0),
             size: a.size,
             blocks: a.size.div_ceil(512),
             atime: a.mtime,
@@ -124,6 +145,38 @@ fn err(e: &VfsError) -> Errno {
     Errno::from_i32(errno(e))
 }
 
+/// Opens `ino` and answers in the io mode its inode allows ([`super::backing`]): through
+/// passthrough when the kernel takes the file's descriptor, else with reads coming here.
+fn open(s: &Shared, ino: INodeNo, write: bool, reply: ReplyOpen) {
+    let opened = match s.vfs.open(Inode(ino.0), write) {
+        Ok(o) => o,
+        Err(e) => return reply.error(err(&e)),
+    };
+    if s.passthrough() == Passthrough::Off {
+        return reply.opened(FileHandle(opened.fh.0), FopenFlags::empty());
+    }
+    // Only local files are read in passthrough: a remote file's cache entry is replaced by each
+    // new version, and the kernel cannot switch an open inode to another backing file.
+    let file = match opened.tier {
+        Tier::Local | Tier::NetworkMount => opened.content.file(),
+        Tier::Remote => None,
+    };
+    match s.backing.open(ino.0, opened.fh.0, file, reply) {
+        Answered::Passthrough => s.passthrough.store(PASSTHROUGH_ON, Ordering::Relaxed),
+        Answered::RegisterFailed(e) => s.passthrough_off(&format!("cannot register a backing file: {e}")),
+        Answered::Busy => {
+            s.vfs.release(opened.fh);
+            tracing::warn!(
+                operation = "fuse.open",
+                ino = ino.0,
+                "this file was replaced at its source while an older copy of it is open through \
+                 the mount; it opens again (EBUSY until then) once the older copy is closed"
+            );
+        }
+        Answered::Cached => {}
+    }
+}
+
 pub struct Adapter {
     shared: Arc<Shared>,
 }
@@ -139,15 +192,29 @@ impl Adapter {
         self.shared.meta.run(move || f(&s));
     }
 
-    fn data(&self, f: impl FnOnce(&Shared) + Send + 'static) {
-        let s = self.shared.clone();
-        self.shared.data.run(move || f(&s));
+    /// [`Adapter::meta`] inside the request's span.
+    fn meta_in(&self, span: tracing::Span, f: impl FnOnce(&Shared) + Send + 'static) {
+        self.meta(move |s| span.in_scope(|| f(s)));
     }
+
+    /// Runs `f` on the data workers of `tier`, inside the request's span.
+    fn data_in(&self, tier: Tier, span: tracing::Span, f: impl FnOnce(&Shared) + Send + 'static) {
+        let s = self.shared.clone();
+        self.shared.data_pool(tier).run(move || span.in_scope(|| f(&s)));
+    }
+}
+
+/// The span of one FUSE request.
+fn span(op: &'static str, req: &Request, ino: u64) -> tracing::Span {
+    tracing::info_span!("fuse", op, ino, pid = req.pid())
 }
 
 impl Filesystem for Adapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        if self.shared.passthrough_in_use() == Some(false) {
+        // The kernel drops an inode's cached pages when its size or mtime changes (a new version
+        // arrived); changes the agent learns of are also pushed (`Mounted`'s change follower).
+        let _ = config.add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA);
+        if self.shared.passthrough() == Passthrough::Off {
             return Ok(());
         }
         if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_err() {
@@ -163,55 +230,41 @@ impl Filesystem for Adapter {
         tracing::info!(operation = "mount", "FUSE session ended");
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = name.to_str().map(str::to_owned) else { return reply.error(Errno::ENOENT) };
-        self.meta(move |s| match s.vfs.lookup(parent.0, &name) {
+        self.meta_in(span("lookup", req, parent.0), move |s| match s.vfs.lookup(Inode(parent.0), &name) {
             Ok(a) => reply.entry(&s.ttl, &s.attr(&a), Generation(0)),
             Err(e) => reply.error(err(&e)),
         });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.shared.vfs.forget(ino.0, nlookup);
+        self.shared.vfs.forget(Inode(ino.0), nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.meta(move |s| match s.vfs.getattr(ino.0) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.meta_in(span("getattr", req, ino.0), move |s| match s.vfs.getattr(Inode(ino.0)) {
             Ok(a) => reply.attr(&s.ttl, &s.attr(&a)),
             Err(e) => reply.error(err(&e)),
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
-        self.data(move |s| {
-            let opened = match s.vfs.open(ino.0, write) {
-                Ok(o) => o,
-                Err(e) => return reply.error(err(&e)),
-            };
-            let mut reply = reply;
-            if s.passthrough_in_use() != Some(false) {
-                if let Some(file) = opened.content.file() {
-                    match s.backing.open(ino.0, opened.fh, file, reply) {
-                        Ok(()) => {
-                            s.passthrough.store(PASSTHROUGH_ON, Ordering::Relaxed);
-                            return;
-                        }
-                        Err((back, e)) => {
-                            s.passthrough_off(&format!("cannot register a backing file: {e}"));
-                            reply = back;
-                        }
-                    }
-                }
-            }
-            reply.opened(FileHandle(opened.fh), FopenFlags::empty());
+        let span = span("open", req, ino.0);
+        // Which pool may wait for this open is a store read: a metadata worker looks it up and
+        // hands the open to the data pool of its tier.
+        let shared = self.shared.clone();
+        self.meta_in(span.clone(), move |s| {
+            let tier = s.vfs.tier_of(Inode(ino.0));
+            s.data_pool(tier).run(move || span.in_scope(|| open(&shared, ino, write, reply)));
         });
     }
 
     fn read(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -219,14 +272,17 @@ impl Filesystem for Adapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.data(move |s| {
+        let Some(tier) = self.shared.vfs.handle_tier(HandleId(fh.0)) else {
+            return reply.error(Errno::EBADF);
+        };
+        self.data_in(tier, span("read", req, ino.0), move |s| {
             READ_BUFFER.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 let size = size as usize;
                 if buf.len() < size {
                     buf.resize(size, 0);
                 }
-                match s.vfs.read(fh.0, offset, &mut buf[..size]) {
+                match s.vfs.read(HandleId(fh.0), offset, &mut buf[..size]) {
                     Ok(n) => reply.data(&buf[..n]),
                     Err(e) => reply.error(err(&e)),
                 }
@@ -257,27 +313,27 @@ impl Filesystem for Adapter {
         reply: ReplyEmpty,
     ) {
         self.shared.backing.release(fh.0);
-        self.shared.vfs.release(fh.0);
+        self.shared.vfs.release(HandleId(fh.0));
         reply.ok();
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.meta(move |s| match s.vfs.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.meta_in(span("opendir", req, ino.0), move |s| match s.vfs.opendir(Inode(ino.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh.0), FopenFlags::empty()),
             Err(e) => reply.error(err(&e)),
         });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         // The snapshot is in memory: no waiting, answered here.
-        let snapshot = match self.shared.vfs.readdir(fh.0) {
+        let snapshot = match self.shared.vfs.readdir(HandleId(fh.0)) {
             Ok(s) => s,
             Err(e) => return reply.error(err(&e)),
         };
         let mut index = offset as usize;
         while let Some(e) = snapshot.entry(index) {
             let kind = if e.kind == Kind::Directory { FileType::Directory } else { FileType::RegularFile };
-            if reply.add(INodeNo(e.ino), index as u64 + 1, kind, &e.name) {
+            if reply.add(INodeNo(e.ino.0), index as u64 + 1, kind, &e.name) {
                 break;
             }
             index += 1;
@@ -293,12 +349,12 @@ impl Filesystem for Adapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.shared.vfs.releasedir(fh.0);
+        self.shared.vfs.releasedir(HandleId(fh.0));
         reply.ok();
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.meta(move |s| match s.vfs.statfs() {
+    fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        self.meta_in(span("statfs", req, ino.0), move |s| match s.vfs.statfs() {
             Ok(st) => reply.statfs(st.bytes.div_ceil(4096), 0, 0, st.files, 0, 4096, 255, 4096),
             Err(e) => reply.error(err(&e)),
         });

@@ -25,14 +25,23 @@ use crate::vfs::{Vfs, VfsError};
 
 pub use prepare::{detach, MountError};
 
+/// Whether the kernel reads local files itself (FUSE passthrough).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Passthrough {
+    /// No file was opened yet (the kernel's answer is known at the first open).
+    NotYetKnown,
+    InUse,
+    /// Switched off (by config, or because the kernel refused it); reads come through the agent.
+    Off,
+}
+
 /// What the mount is doing (for `agent_status`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountState {
     pub mount_point: PathBuf,
     /// False once the session ended without the agent asking (`fusermount3 -u` by hand).
     pub serving: bool,
-    /// Whether local reads use FUSE passthrough (`None` until the first open).
-    pub passthrough: Option<bool>,
+    pub passthrough: Passthrough,
 }
 
 /// A mounted tree; [`Mounted::unmount`] ends it (dropping it unmounts too).
@@ -40,6 +49,8 @@ pub struct Mounted {
     session: Option<fuser::BackgroundSession>,
     mount_point: PathBuf,
     state: Arc<adapter::Shared>,
+    /// The thread that follows file changes (see [`follow_changes`]) and its stop flag.
+    changes: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 /// The error number for a core error (the one mapping).
@@ -52,7 +63,8 @@ pub fn errno(e: &VfsError) -> i32 {
         VfsError::BadHandle => libc::EBADF,
         VfsError::Refused(_) => libc::EACCES,
         VfsError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
-        VfsError::Remote { .. } | VfsError::Store(_) | VfsError::Rule(_) => libc::EIO,
+        VfsError::Remote(r) => r.errno(),
+        VfsError::NoWayToFetch { .. } | VfsError::Store(_) | VfsError::Rule(_) => libc::EIO,
     }
 }
 
@@ -60,7 +72,7 @@ pub fn errno(e: &VfsError) -> i32 {
 pub fn mount(vfs: Arc<Vfs>, mount_point: &Path, options: &VfsConfig) -> Result<Mounted, MountError> {
     let mount_point = prepare::mount_point(mount_point)?;
     prepare::fuse_available()?;
-    let state = Arc::new(adapter::Shared::new(vfs, options).map_err(MountError::Io)?);
+    let state = Arc::new(adapter::Shared::new(vfs.clone(), options).map_err(MountError::Io)?);
     let mut config = fuser::Config::default();
     config.mount_options = vec![
         fuser::MountOption::FSName("mosaicfs".into()),
@@ -78,7 +90,59 @@ pub fn mount(vfs: Arc<Vfs>, mount_point: &Path, options: &VfsConfig) -> Result<M
     let session = fuser::spawn_mount(fs, &mount_point, &config)
         .map_err(|e| MountError::Mount { path: mount_point.clone(), source: e })?;
     tracing::info!(operation = "mount", mount_point = %mount_point.display(), "virtual tree mounted");
-    Ok(Mounted { session: Some(session), mount_point, state })
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let changes = {
+        let (notifier, stop) = (session.notifier(), stop.clone());
+        std::thread::Builder::new()
+            .name("vfs-changes".into())
+            .spawn(move || follow_changes(&vfs, &notifier, &stop))
+            .map_err(MountError::Io)?
+    };
+    Ok(Mounted { session: Some(session), mount_point, state, changes: Some((stop, changes)) })
+}
+
+/// How often the change follower looks at the store.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Follows the store's file changes: for each file whose inode the kernel holds or that has an
+/// open remote handle, the old version's handles are set aside and the kernel drops the inode's
+/// cached pages (ARCHITECTURE §13.4), so no reader mixes two versions.
+fn follow_changes(vfs: &Vfs, notifier: &fuser::Notifier, stop: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    let store = vfs.store().clone();
+    let mut seen = store.committed_seq();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(FOLLOW_EVERY);
+        if store.committed_seq() == seen {
+            continue;
+        }
+        loop {
+            let changes = match store.changes_of_type_since(crate::doc::DocType::File, seen, 1000) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(operation = "vfs.change", error = %e, "file changes not read");
+                    break;
+                }
+            };
+            let Some(last) = changes.last().map(|c| c.seq) else { break };
+            for change in changes {
+                let Ok(file_id) = change.id.as_str().parse::<crate::ids::FileId>() else { continue };
+                if change.deleted || !vfs.watches(&file_id) {
+                    continue;
+                }
+                let Ok(crate::doc::Document::File(doc)) = serde_json::from_str(&change.body) else {
+                    continue;
+                };
+                if let Some(ino) = vfs.file_changed(&doc) {
+                    if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino.0), 0, 0) {
+                        // ENOENT: the kernel forgot the inode meanwhile.
+                        tracing::debug!(operation = "vfs.change", ino = ino.0, error = %e, "inode not invalidated");
+                    }
+                }
+            }
+            seen = last;
+        }
+    }
 }
 
 impl Mounted {
@@ -92,7 +156,7 @@ impl Mounted {
         move || MountState {
             mount_point: mount_point.clone(),
             serving: state.serving(),
-            passthrough: state.passthrough_in_use(),
+            passthrough: state.passthrough(),
         }
     }
 
@@ -103,6 +167,10 @@ impl Mounted {
     }
 
     fn end(&mut self) -> Result<(), MountError> {
+        if let Some((stop, thread)) = self.changes.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = thread.join();
+        }
         let Some(session) = self.session.take() else { return Ok(()) };
         match session.umount_and_join() {
             Ok(()) => {}

@@ -69,18 +69,21 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_slow_job_does_not_hold_up_the_others() {
+    fn a_held_job_does_not_hold_up_the_others() {
         let pool = Pool::new("t", 2).unwrap();
         let (tx, rx) = channel();
+        let (release, held) = channel::<()>();
         let slow = tx.clone();
         pool.run(move || {
-            std::thread::sleep(Duration::from_millis(500));
+            let _ = held.recv(); // held until the test says so, however long that is
             let _ = slow.send("slow");
         });
         pool.run(move || {
             let _ = tx.send("fast");
         });
-        assert_eq!(rx.recv_timeout(Duration::from_millis(400)).unwrap(), "fast");
-        assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), "slow");
+        // The fast job finishes while the other is still held: the second worker took it.
+        assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), "fast");
+        release.send(()).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), "slow");
     }
 }

@@ -1,6 +1,7 @@
 //! A real FUSE mount of the core in this process (the test runs as root here, as in CI), with
-//! a source whose reads of `slow*` files take seconds: listing, `stat` and reading other files
-//! answer while more slow reads are in flight than there are data workers.
+//! a source whose reads of `slow*` files wait at a gate the test opens: listing, `stat` and
+//! `statfs` answer while more slow reads are held than there are data workers. No clock: the
+//! test waits for the reads to be held, checks, then opens the gate.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,19 +16,54 @@ use crate::store::Store;
 use crate::vfs::{Content, LocalSource, OpenError, WatchedFiles};
 use crate::vtree::Listings;
 
+/// Where slow reads wait: how many are waiting, and whether the gate is open.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn pass(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.0 += 1;
+        self.changed.notify_all();
+        while !st.1 {
+            st = self.changed.wait(st).unwrap();
+        }
+        st.0 -= 1;
+    }
+
+    /// Blocks until `n` reads wait at the gate (a minute at most: then the test fails).
+    fn await_waiting(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut st = self.state.lock().unwrap();
+        while st.0 < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "only {} of {n} reads reached the source", st.0);
+            st = self.changed.wait_timeout(st, left).unwrap().0;
+        }
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
 struct SlowSource {
     inner: WatchedFiles,
-    delay: Duration,
+    gate: Arc<Gate>,
 }
 
 struct SlowContent {
     inner: Box<dyn Content>,
-    delay: Duration,
+    gate: Arc<Gate>,
 }
 
 impl Content for SlowContent {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        std::thread::sleep(self.delay);
+        self.gate.pass();
         self.inner.read_at(buf, offset)
     }
     fn file(&self) -> Option<&std::fs::File> {
@@ -39,7 +75,7 @@ impl LocalSource for SlowSource {
     fn open(&self, export_path: &str) -> Result<Box<dyn Content>, OpenError> {
         let inner = self.inner.open(export_path)?;
         if Path::new(export_path).file_name().is_some_and(|n| n.to_string_lossy().starts_with("slow")) {
-            Ok(Box::new(SlowContent { inner, delay: self.delay }))
+            Ok(Box::new(SlowContent { inner, gate: self.gate.clone() }))
         } else {
             Ok(inner)
         }
@@ -77,14 +113,12 @@ fn listing_answers_while_slow_reads_are_in_flight() {
     std::fs::write(src.join("fast.txt"), b"fast").unwrap();
     index(&store, &node, &src.join("fast.txt"));
 
+    let gate = Arc::new(Gate::default());
     let vfs = Arc::new(Vfs::new(
         store,
         node,
         Arc::new(Listings::new(LabelCache::default(), Duration::from_secs(5))),
-        Arc::new(SlowSource {
-            inner: WatchedFiles::new(std::slice::from_ref(&src)),
-            delay: Duration::from_secs(3),
-        }),
+        Arc::new(SlowSource { inner: WatchedFiles::new(std::slice::from_ref(&src)), gate: gate.clone() }),
     ));
     let mp = tmp.path().join("mnt");
     let options = VfsConfig { passthrough: false, ..VfsConfig::default() };
@@ -102,8 +136,9 @@ fn listing_answers_while_slow_reads_are_in_flight() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(finished.load(Ordering::SeqCst), 0, "the slow reads are in flight");
+    // Every local data worker is held by a slow read (the other reads queue behind them).
+    gate.await_waiting(6);
+    assert_eq!(finished.load(Ordering::SeqCst), 0, "the slow reads are held");
 
     let names: Vec<String> = std::fs::read_dir(mp.join("docs"))
         .unwrap()
@@ -118,6 +153,7 @@ fn listing_answers_while_slow_reads_are_in_flight() {
         0,
         "ls, stat and statfs answered while every slow read was still waiting"
     );
+    gate.open();
 
     for (i, r) in readers.into_iter().enumerate() {
         assert_eq!(r.join().unwrap(), vec![i as u8; 64 * 1024]);

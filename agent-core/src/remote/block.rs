@@ -1,59 +1,52 @@
 //! A large remote file read by ranges through its block-mode cache entry.
 //!
 //! A read that is present is a `pread` of the cache file. A miss first waits for a fetch in
-//! flight that covers it (another reader's, or a read-ahead); otherwise it fetches the first
-//! missing part of a window around the read, verified, records it, and reads it. While the
-//! misses follow each other the window doubles (256 KiB → 16 MiB) and the next window is fetched
-//! ahead in the background, so the network works while the reader copies.
+//! flight that covers it (another reader's, or a read-ahead); otherwise it fetches what the
+//! reading pattern asks for ([`Pattern`]: the read itself for random access, a growing window
+//! for a sequential reader, which is also read ahead in the background), verified, records it,
+//! and reads it. A handle whose file changed while it was open serves nothing more.
+//!
+//! Lock order: `state` is never held while waiting for the network or another lock.
 
 use std::fs::File;
 use std::sync::{Arc, Mutex};
 
-use super::{Pin, Remote, Target};
+use super::error::RemoteError;
+use super::policy::Pattern;
+use super::{Handle, Pin, Remote, Target};
 use crate::cache::block_map::BlockMap;
 use crate::cache::store::{CacheError, Hit};
+use crate::content::Content;
 use crate::transfer::client::Verified;
-use crate::vfs::Content;
 
-/// A random read fetches at least this much (aligned), so a 64 KiB read costs one small request.
-pub const MIN_FETCH: u64 = 256 << 10;
-/// Sequential reads double the fetch up to this.
-pub const MAX_FETCH: u64 = 16 << 20;
-/// How many windows a sequential reader is kept ahead of (fetches in flight at once).
-const AHEAD: u64 = 2;
-
+/// Guarded by `BlockFile::state`.
 struct State {
     /// The cache file (sparse while in block mode), once there is one.
     file: Option<File>,
     /// The whole file is in `file`.
     full: bool,
     map: BlockMap,
-    /// Where the last fetch ended, and its size (sequential reads grow it).
-    last_fetch: Option<(u64, u64)>,
+    pattern: Pattern,
     /// The last range served uncached (the cache had no room), kept for the reads that follow.
     uncached: Option<(u64, Arc<Vec<u8>>)>,
-    /// The cache refused to keep a range: reads are served from memory, nothing read ahead.
-    no_room: bool,
-    /// While reads are sequential: where the read-ahead has got to, and its window.
-    ahead: Option<(u64, u64)>,
 }
 
 pub(super) struct BlockFile {
     remote: Arc<Remote>,
     t: Target,
+    handle: Arc<Handle>,
     _pin: Pin,
     state: Mutex<State>,
 }
 
-fn to_io(e: crate::vfs::VfsError) -> std::io::Error {
-    match e {
-        crate::vfs::VfsError::Io(io) => io,
-        other => std::io::Error::other(other.to_string()),
-    }
-}
-
 impl BlockFile {
-    pub fn new(remote: Arc<Remote>, t: Target, pin: Pin, cached: Option<(File, BlockMap)>) -> BlockFile {
+    pub fn new(
+        remote: Arc<Remote>,
+        t: Target,
+        handle: Arc<Handle>,
+        pin: Pin,
+        cached: Option<(File, BlockMap)>,
+    ) -> BlockFile {
         let (file, map) = match cached {
             Some((f, m)) => (Some(f), m),
             None => (None, BlockMap::new()),
@@ -61,16 +54,9 @@ impl BlockFile {
         BlockFile {
             remote,
             t,
+            handle,
             _pin: pin,
-            state: Mutex::new(State {
-                file,
-                full: false,
-                map,
-                last_fetch: None,
-                uncached: None,
-                no_room: false,
-                ahead: None,
-            }),
+            state: Mutex::new(State { file, full: false, map, pattern: Pattern::new(), uncached: None }),
         }
     }
 
@@ -98,8 +84,8 @@ impl BlockFile {
 
     /// Brings the state up to date with the cache (another reader or a read-ahead may have
     /// added ranges).
-    fn refresh(&self) -> std::io::Result<()> {
-        let hit = self.remote.lookup(&self.t).map_err(to_io)?;
+    fn refresh(&self) -> Result<(), RemoteError> {
+        let hit = self.remote.lookup(&self.t)?;
         let mut st = self.state();
         match hit {
             Some(Hit::Full(f)) => {
@@ -118,38 +104,24 @@ impl BlockFile {
         Ok(())
     }
 
-    /// What to fetch for a miss at `[offset, end)`: the first missing part of the window around
-    /// it, aligned to [`MIN_FETCH`], cut short before any fetch in flight. Also returns whether
-    /// the reads are sequential (then the next window is worth fetching ahead).
+    /// What to fetch for a miss at `[offset, end)`: the first missing part of what the pattern
+    /// wants, cut short before any fetch in flight. Also says whether the reader is sequential.
     fn plan(&self, offset: u64, end: u64) -> (u64, u64, bool) {
-        let size = self.t.src.size;
         let mut st = self.state();
-        // Sequential: the miss starts where the last fetch ended (give or take a kernel read).
-        let (window, sequential) = match st.last_fetch {
-            Some((last_end, last_len)) if offset.abs_diff(last_end) <= MIN_FETCH => {
-                ((last_len * 2).min(MAX_FETCH), true)
-            }
-            _ => (MIN_FETCH, false),
-        };
-        let start = offset - offset % MIN_FETCH;
-        let want_end = end.max(start + window).next_multiple_of(MIN_FETCH).min(size);
-        let (a, b) = if st.no_room {
-            (start, want_end) // nothing is kept: fetch all of the read
+        let want = st.pattern.miss(offset, end, self.t.src.size);
+        let (a, b) = if !st.pattern.has_room() {
+            (want.start, want.end) // nothing is kept: fetch all of it
         } else {
-            let missing = st.map.missing(start, want_end);
-            missing.into_iter().find(|&(a, b)| a < end && b > offset).unwrap_or((start, want_end))
+            let missing = st.map.missing(want.start, want.end);
+            missing.into_iter().find(|&(a, b)| a < end && b > offset).unwrap_or((want.start, want.end))
         };
+        drop(st);
         let b = self.remote.flights.clip(&self.t.src.key, a, b).max(end.min(b));
-        st.last_fetch = Some((b, window));
-        if !sequential {
-            st.ahead = None; // a seek: no read-ahead until the reads follow each other again
-        }
-        (a, b, sequential)
+        (a, b, want.sequential)
     }
 
-    /// Records a verified range; `false` if the cache did not keep it (then it is served from
-    /// memory).
-    fn record(&self, a: u64, b: u64, range: Verified) -> std::io::Result<()> {
+    /// Records a verified range; when the cache does not keep it, it is served from memory.
+    fn record(&self, a: u64, b: u64, range: Verified) -> Result<(), RemoteError> {
         let kept = match self.remote.cache.write_verified_range(&self.t.src, a, &range) {
             Ok(_) => {
                 self.refresh()?;
@@ -165,42 +137,16 @@ impl BlockFile {
         };
         if !kept {
             let mut st = self.state();
-            st.no_room = true;
+            st.pattern.no_room();
             st.uncached = Some((a, Arc::new(range.into_bytes())));
         }
         Ok(())
     }
 
-    /// Keeps one window fetched ahead of a sequential reader that got to `at`.
-    fn keep_ahead(&self, at: u64) {
-        let next = {
-            let st = self.state();
-            match st.ahead {
-                Some((ahead_end, window)) if !st.no_room && at + AHEAD * window >= ahead_end => {
-                    Some((ahead_end, (window * 2).min(MAX_FETCH)))
-                }
-                _ => None,
-            }
-        };
-        if let Some((from, window)) = next {
-            self.read_ahead(from, window);
-        }
-    }
-
-    /// Fetches `[from, from + window)` in the background (what of it is missing and not already
-    /// being fetched), and moves the read-ahead mark to its end.
-    fn read_ahead(&self, from: u64, window: u64) {
-        let size = self.t.src.size;
-        let until = (from + window).min(size);
-        let missing = {
-            let mut st = self.state();
-            if st.no_room || from >= size {
-                st.ahead = None;
-                return;
-            }
-            st.ahead = Some((until, window));
-            st.map.missing(from, until).into_iter().next()
-        };
+    /// Fetches `[from, until)` in the background (what of it is missing and not already being
+    /// fetched).
+    fn read_ahead(&self, from: u64, until: u64) {
+        let missing = self.state().map.missing(from, until).into_iter().next();
         let Some((a, b)) = missing else { return };
         let b = self.remote.flights.clip(&self.t.src.key, a, b);
         let Some(boarding) = self.remote.flights.board(&self.t.src.key, a, b) else { return };
@@ -220,10 +166,8 @@ impl BlockFile {
             }
         });
     }
-}
 
-impl Content for BlockFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, RemoteError> {
         let size = self.t.src.size;
         if offset >= size || buf.is_empty() {
             return Ok(0);
@@ -231,9 +175,13 @@ impl Content for BlockFile {
         let end = (offset + buf.len() as u64).min(size);
         let key = &self.t.src.key;
         loop {
+            self.handle.check(&self.t.file_id)?;
             if let Some(done) = self.try_serve(buf, offset, end) {
-                self.keep_ahead(end);
-                return done;
+                let ahead = self.state().pattern.keep_ahead(end, size);
+                if let Some((from, until)) = ahead {
+                    self.read_ahead(from, until);
+                }
+                return Ok(done?);
             }
             if let Some(flight) = self.remote.flights.overlapping(key, offset, end) {
                 flight.wait();
@@ -242,10 +190,10 @@ impl Content for BlockFile {
             }
             self.refresh()?;
             if let Some(done) = self.try_serve(buf, offset, end) {
-                return done;
+                return Ok(done?);
             }
             if self.state().map.should_promote() {
-                if let Ok(file) = self.remote.fetch_whole(&self.t) {
+                if let Ok(Some(file)) = self.remote.fetch_whole(&self.t) {
                     let mut st = self.state();
                     st.file = Some(file);
                     st.full = true;
@@ -255,8 +203,18 @@ impl Content for BlockFile {
             let (a, b, sequential) = self.plan(offset, end);
             let Some(boarding) = self.remote.flights.board(key, a, b) else { continue };
             let began = std::time::Instant::now();
-            let range = self.remote.rt.block_on(self.remote.fetcher.range(&self.t, a, b)).map_err(to_io)?;
-            let fetched = began.elapsed();
+            let fetched = self.remote.rt.block_on(self.remote.fetcher.range(&self.t, a, b));
+            let range = match fetched {
+                Ok(r) => r,
+                Err(e) => {
+                    if matches!(e, RemoteError::Changed { .. }) {
+                        // This handle's version is gone at the source: it serves nothing more.
+                        self.handle.superseded.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                    return Err(e);
+                }
+            };
+            let fetched_in = began.elapsed();
             self.record(a, b, range)?;
             drop(boarding);
             tracing::debug!(
@@ -264,15 +222,28 @@ impl Content for BlockFile {
                 file_id = %self.t.file_id,
                 start = a,
                 bytes = b - a,
-                fetch_us = fetched.as_micros() as u64,
-                record_us = (began.elapsed() - fetched).as_micros() as u64,
+                sequential,
+                fetch_us = fetched_in.as_micros() as u64,
+                record_us = (began.elapsed() - fetched_in).as_micros() as u64,
                 "range fetched"
             );
             if sequential {
-                let window = self.state().last_fetch.map_or(MIN_FETCH, |(_, w)| w);
-                self.read_ahead(b, window);
+                let ahead = {
+                    let mut st = self.state();
+                    let window = st.pattern.window();
+                    st.pattern.start_ahead(b, window, size)
+                };
+                if let Some((from, until)) = ahead {
+                    self.read_ahead(from, until);
+                }
             }
         }
+    }
+}
+
+impl Content for BlockFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.read(buf, offset).map_err(RemoteError::into_io)
     }
 
     fn file(&self) -> Option<&File> {

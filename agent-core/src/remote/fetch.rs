@@ -1,22 +1,25 @@
 //! Fetching with a bounded retry budget: [`ATTEMPTS`] tries, [`BACKOFF`] apart. Before each
 //! attempt the owner's endpoint is read again from its node document (it may have restarted on
 //! another port) and a token is taken from the hub (reused while it has 30 s left, renewed after
-//! a 401). A refusal other than 401/5xx ends the attempts at once.
+//! a 401). A refusal other than 401/5xx — a changed file above all — ends the attempts at once.
+//! Every request names the version it expects, so bytes of another version are never taken.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::error::RemoteError;
 use super::Target;
 use crate::cache::store::{Cache, CacheError};
 use crate::doc::Document;
 use crate::ids::{FileId, NodeDocId};
 use crate::store::Store;
+use crate::sync::HubError;
 use crate::transfer::client::{FetchError, Peer, Transfers, Verified};
-use crate::vfs::VfsError;
 
 pub const ATTEMPTS: usize = 3;
 pub const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_secs(1)];
@@ -24,7 +27,7 @@ pub const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_s
 const TOKEN_MARGIN_SECS: i64 = 30;
 
 /// A token and its expiry (Unix seconds), or why there is none.
-pub type Issued<'a> = Pin<Box<dyn Future<Output = Result<(String, i64), String>> + Send + 'a>>;
+pub type Issued<'a> = Pin<Box<dyn Future<Output = Result<(String, i64), HubError>> + Send + 'a>>;
 
 /// Where transfer tokens come from (the hub; tests may stand in).
 pub trait Tokens: Send + Sync {
@@ -34,23 +37,46 @@ pub trait Tokens: Send + Sync {
 
 impl Tokens for crate::sync::HubClient {
     fn issue<'a>(&'a self, file: &'a FileId) -> Issued<'a> {
-        Box::pin(async move { self.transfer_token(file).await.map_err(|e| e.to_string()) })
+        Box::pin(self.transfer_token(file))
     }
 }
 
-pub(super) enum WholeError {
-    /// Verified, but the cache cannot hold it.
-    NoRoom,
-    Failed(VfsError),
+/// What was fetched since the process started (the `cache` subsystem reports it).
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub ranges: AtomicU64,
+    pub range_bytes: AtomicU64,
+    pub whole_files: AtomicU64,
+    pub whole_bytes: AtomicU64,
+    pub failed_attempts: AtomicU64,
 }
 
-/// Why one attempt failed.
-enum Failure {
-    Fetch(FetchError),
-    /// No token, no endpoint, a cache write that failed the digest: worth another try.
-    Other(String),
-    /// Not worth another try.
-    Fatal(VfsError),
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchedCounts {
+    pub ranges: u64,
+    pub range_bytes: u64,
+    pub whole_files: u64,
+    pub whole_bytes: u64,
+    pub failed_attempts: u64,
+}
+
+impl Fetched {
+    pub fn snapshot(&self) -> FetchedCounts {
+        FetchedCounts {
+            ranges: self.ranges.load(Ordering::Relaxed),
+            range_bytes: self.range_bytes.load(Ordering::Relaxed),
+            whole_files: self.whole_files.load(Ordering::Relaxed),
+            whole_bytes: self.whole_bytes.load(Ordering::Relaxed),
+            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How a whole-file fetch ended when it did not fail.
+pub(super) enum Whole {
+    Cached,
+    /// Verified, but the cache cannot hold it.
+    NoRoom,
 }
 
 pub(super) struct Fetcher {
@@ -58,21 +84,29 @@ pub(super) struct Fetcher {
     tokens: Arc<dyn Tokens>,
     transfers: Transfers,
     issued: Mutex<HashMap<FileId, (String, i64)>>,
+    pub(super) fetched: Fetched,
 }
 
 impl Fetcher {
     pub fn new(store: Store, tokens: Arc<dyn Tokens>, transfers: Transfers) -> Fetcher {
-        Fetcher { store, tokens, transfers, issued: Mutex::new(HashMap::new()) }
+        Fetcher { store, tokens, transfers, issued: Mutex::new(HashMap::new()), fetched: Fetched::default() }
     }
 
     /// The owner's endpoint, from its node document as replicated here.
-    fn peer(&self, t: &Target) -> Result<Peer, String> {
-        let doc = self.store.get(&NodeDocId::for_node(&t.node).into()).map_err(|e| e.to_string())?;
+    fn peer(&self, t: &Target) -> Result<Peer, RemoteError> {
+        let doc = self
+            .store
+            .get(&NodeDocId::for_node(&t.node).into())
+            .map_err(|e| RemoteError::Io(std::io::Error::other(e.to_string())))?;
         let Some(Document::Node(node)) = doc else {
-            return Err(format!("node {} is not known here yet", t.node));
+            return Err(RemoteError::NoEndpoint {
+                node: t.node.clone(),
+                why: "its node document is not here yet",
+            });
         };
-        let transfer = node.transfer.ok_or_else(|| {
-            format!("node {} advertises no transfer server (it has not started one)", t.node)
+        let transfer = node.transfer.ok_or_else(|| RemoteError::NoEndpoint {
+            node: t.node.clone(),
+            why: "it advertises no transfer server (offline, or not started)",
         })?;
         Ok(Peer {
             node_id: t.node.clone(),
@@ -81,14 +115,14 @@ impl Fetcher {
         })
     }
 
-    async fn token(&self, file: &FileId) -> Result<String, String> {
+    async fn token(&self, file: &FileId) -> Result<String, RemoteError> {
         let now = chrono::Utc::now().timestamp();
         if let Some((token, exp)) = self.issued.lock().unwrap_or_else(|p| p.into_inner()).get(file) {
             if exp - now > TOKEN_MARGIN_SECS {
                 return Ok(token.clone());
             }
         }
-        let (token, exp) = self.tokens.issue(file).await.map_err(|e| format!("transfer token: {e}"))?;
+        let (token, exp) = self.tokens.issue(file).await.map_err(RemoteError::NoToken)?;
         let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
         issued.retain(|_, (_, e)| *e - now > TOKEN_MARGIN_SECS);
         issued.insert(file.clone(), (token.clone(), exp));
@@ -100,33 +134,28 @@ impl Fetcher {
     }
 
     /// Runs `op` with the owner's endpoint and a token, up to [`ATTEMPTS`] times.
-    async fn with_retries<T, F, Fut>(&self, t: &Target, what: &str, mut op: F) -> Result<T, Failure>
+    async fn with_retries<T, F, Fut>(&self, t: &Target, what: &str, mut op: F) -> Result<T, RemoteError>
     where
         F: FnMut(Peer, String) -> Fut,
-        Fut: Future<Output = Result<T, Failure>>,
+        Fut: Future<Output = Result<T, RemoteError>>,
     {
-        let mut last = String::new();
+        let mut last = None;
         for attempt in 1..=ATTEMPTS {
             if attempt > 1 {
                 tokio::time::sleep(BACKOFF[(attempt - 2).min(BACKOFF.len() - 1)]).await;
             }
-            let prepared = match self.peer(t) {
-                Ok(peer) => self.token(&t.file_id).await.map(|token| (peer, token)),
+            let result = match self.peer(t) {
+                Ok(peer) => match self.token(&t.file_id).await {
+                    Ok(token) => op(peer, token).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
-            let result = match prepared {
-                Ok((peer, token)) => op(peer, token).await,
-                Err(e) => Err(Failure::Other(e)),
-            };
-            let failure = match result {
+            let e = match result {
                 Ok(v) => return Ok(v),
-                Err(f) => f,
+                Err(e) => e,
             };
-            last = match &failure {
-                Failure::Fetch(e) => e.to_string(),
-                Failure::Other(e) => e.clone(),
-                Failure::Fatal(e) => e.to_string(),
-            };
+            self.fetched.failed_attempts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 operation = "remote.fetch",
                 node_id = %t.node,
@@ -134,106 +163,83 @@ impl Fetcher {
                 path = %t.path,
                 what,
                 attempt,
-                error = %last,
+                error = %e,
                 "fetch attempt failed"
             );
-            match failure {
-                Failure::Fatal(e) => return Err(Failure::Fatal(e)),
-                Failure::Fetch(e) if e.is_changed() => {
-                    return Err(Failure::Fatal(eio(format!(
-                    "{} changed on node {} since it was indexed; its new version arrives with the next sync",
-                    t.path, t.node
-                ))))
+            if let RemoteError::Fetch(f) = &e {
+                if f.is_changed() {
+                    return Err(RemoteError::Changed { node: t.node.clone(), path: t.path.clone() });
                 }
-                Failure::Fetch(e) if !e.is_retryable() => return Err(Failure::Fatal(eio(e.to_string()))),
-                Failure::Fetch(FetchError::Refused { status: 401, .. }) => self.forget_token(&t.file_id),
-                _ => {}
+                if matches!(f, FetchError::Refused { status: 401, .. }) {
+                    self.forget_token(&t.file_id);
+                }
             }
+            if !e.is_retryable() {
+                return Err(e);
+            }
+            last = Some(e);
         }
-        Err(Failure::Fatal(eio(format!("{ATTEMPTS} attempts failed; last: {last}"))))
+        let last = last.unwrap_or(RemoteError::NoEndpoint { node: t.node.clone(), why: "no attempt made" });
+        Err(RemoteError::GaveUp { attempts: ATTEMPTS, last: Box::new(last) })
     }
 
-    /// `[start, end)` of the file, verified against its digest.
-    pub async fn range(&self, t: &Target, start: u64, end: u64) -> Result<Verified, VfsError> {
+    /// `[start, end)` of the file at the target's version, verified against its digest.
+    pub async fn range(&self, t: &Target, start: u64, end: u64) -> Result<Verified, RemoteError> {
         let result = self
             .with_retries(t, "range", |peer, token| async move {
-                let incoming = self
-                    .transfers
-                    .get(&peer, &token, &t.file_id, Some((start, end)))
-                    .await
-                    .map_err(Failure::Fetch)?;
-                let verified = incoming.collect((end - start) as usize).await.map_err(Failure::Fetch)?;
-                if verified.bytes().len() as u64 != end - start {
-                    return Err(Failure::Other(format!(
-                        "asked for {} bytes, got {}",
-                        end - start,
-                        verified.bytes().len()
-                    )));
+                let incoming =
+                    self.transfers.get(&peer, &token, &t.file_id, t.version, Some((start, end))).await?;
+                let verified = incoming.collect((end - start) as usize).await?;
+                let got = verified.bytes().len() as u64;
+                if got != end - start {
+                    return Err(RemoteError::WrongLength { asked: end - start, got });
                 }
                 Ok(verified)
             })
             .await;
-        result.map_err(|f| give_up(t, f))
+        if result.is_ok() {
+            self.fetched.ranges.fetch_add(1, Ordering::Relaxed);
+            self.fetched.range_bytes.fetch_add(end - start, Ordering::Relaxed);
+        }
+        result.map_err(|e| give_up(t, e))
     }
 
     /// The whole file into the cache: staged, verified, committed.
-    pub async fn whole(&self, t: &Target, cache: &Cache) -> Result<(), WholeError> {
+    pub async fn whole(&self, t: &Target, cache: &Cache) -> Result<Whole, RemoteError> {
         let result = self
             .with_retries(t, "whole file", |peer, token| async move {
-                let mut incoming =
-                    self.transfers.get(&peer, &token, &t.file_id, None).await.map_err(Failure::Fetch)?;
-                let mut staged = cache.stage().map_err(|e| Failure::Fatal(eio(e.to_string())))?;
-                while let Some(chunk) = incoming.chunk().await.map_err(Failure::Fetch)? {
-                    staged.write_all(&chunk).map_err(|e| Failure::Fatal(VfsError::Io(e)))?;
+                let mut incoming = self.transfers.get(&peer, &token, &t.file_id, t.version, None).await?;
+                let mut staged = cache.stage()?;
+                while let Some(chunk) = incoming.chunk().await? {
+                    staged.write_all(&chunk)?;
                 }
-                let digest = incoming.digest().ok_or_else(|| Failure::Other("no digest".into()))?;
+                let digest = incoming.digest().ok_or_else(|| FetchError::Broken {
+                    node: t.node.clone(),
+                    message: "no digest".into(),
+                })?;
                 match cache.commit_full(staged, &t.src, &digest) {
-                    Ok(()) => Ok(true),
-                    Err(CacheError::NoRoom { .. }) => Ok(false),
-                    Err(e @ (CacheError::DigestMismatch { .. } | CacheError::SizeMismatch { .. })) => {
-                        Err(Failure::Other(e.to_string()))
-                    }
-                    Err(e) => Err(Failure::Fatal(eio(e.to_string()))),
+                    Ok(()) => Ok(Whole::Cached),
+                    Err(CacheError::NoRoom { .. }) => Ok(Whole::NoRoom),
+                    Err(e) => Err(e.into()),
                 }
             })
             .await;
-        match result {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(WholeError::NoRoom),
-            Err(f) => Err(WholeError::Failed(give_up(t, f))),
+        if result.is_ok() {
+            self.fetched.whole_files.fetch_add(1, Ordering::Relaxed);
+            self.fetched.whole_bytes.fetch_add(t.src.size, Ordering::Relaxed);
         }
+        result.map_err(|e| give_up(t, e))
     }
 }
 
-fn eio(message: String) -> VfsError {
-    VfsError::Io(std::io::Error::other(Eio(message)))
-}
-
-/// An error that the mount reports as EIO, with its message.
-#[derive(Debug)]
-struct Eio(String);
-
-impl std::fmt::Display for Eio {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Eio {}
-
-fn give_up(t: &Target, f: Failure) -> VfsError {
-    let e = match f {
-        Failure::Fatal(e) => e,
-        Failure::Fetch(e) => eio(e.to_string()),
-        Failure::Other(m) => eio(m),
-    };
+fn give_up(t: &Target, e: RemoteError) -> RemoteError {
     tracing::error!(
         operation = "remote.read",
         node_id = %t.node,
         file_id = %t.file_id,
         path = %t.path,
         error = %e,
-        "remote read failed: EIO"
+        "remote read failed"
     );
     e
 }

@@ -4,6 +4,8 @@
 //! - [`step`] — one step compiled once (glob, regex, age, size, mime, node, label, annotation),
 //!   with `invert`; bad parameters are a [`RuleError`] naming the step.
 //! - [`pipeline`] — a mount's steps after the steps its ancestors enforce, evaluated per file.
+//! - [`check_mounts`] — a directory's mounts as the hub accepts them: ids, sources, sizes, and
+//!   every step compiled.
 //!
 //! A file is seen through [`Facts`]: whatever holds it (a file document and the label cache,
 //! a test fixture) answers the questions the ops ask, so nothing is looked up that no step needs.
@@ -15,6 +17,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 
+use crate::doc::MountEntry;
 use crate::ids::{Label, NodeId, PluginName};
 
 pub use pipeline::{Inherited, Pipeline};
@@ -40,4 +43,37 @@ pub trait Facts {
 pub struct RuleError {
     pub location: String,
     pub message: String,
+}
+
+/// Mounts per directory at most.
+pub const MAX_MOUNTS: usize = 64;
+/// Steps per mount at most.
+pub const MAX_STEPS: usize = 256;
+
+/// Checks a directory's mounts: at most [`MAX_MOUNTS`], unique `mount_id`s of 1–64 bytes,
+/// normalized absolute source paths, at most [`MAX_STEPS`] steps each, and every step compiled
+/// (a bad one is named: `mounts[0].steps[2]: invalid regex …`).
+pub fn check_mounts(mounts: &[MountEntry]) -> Result<(), RuleError> {
+    let err = |location: String, message: String| RuleError { location, message };
+    if mounts.len() > MAX_MOUNTS {
+        return Err(err("mounts".into(), format!("at most {MAX_MOUNTS} mounts")));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let at = format!("mounts[{i}]");
+        if m.mount_id.is_empty() || m.mount_id.len() > 64 || !ids.insert(m.mount_id.as_str()) {
+            return Err(err(format!("{at}.mount_id"), "must be 1-64 bytes and unique".into()));
+        }
+        if !crate::doc::is_normalized_abs(&m.source.export_path) {
+            return Err(err(
+                format!("{at}.source.export_path"),
+                format!("{:?} is not a normalized absolute path", m.source.export_path),
+            ));
+        }
+        if m.steps.len() > MAX_STEPS {
+            return Err(err(at, format!("at most {MAX_STEPS} steps")));
+        }
+        Pipeline::compile(&Inherited::default(), m, i)?;
+    }
+    Ok(())
 }

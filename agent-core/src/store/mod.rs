@@ -239,6 +239,19 @@ impl Store {
         }
     }
 
+    /// Draws a new epoch for the hub store at `path` (closed): what a restore from a backup does,
+    /// so that agents push everything again and pull the whole feed (ARCHITECTURE §5.8).
+    pub fn renew_hub_epoch(path: &Path) -> Result<crate::wire::HubEpoch> {
+        let epoch = crate::wire::HubEpoch::generate();
+        let conn =
+            Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('hub_epoch', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&epoch.0],
+        )?;
+        Ok(epoch)
+    }
+
     /// A hub store's epoch (`None` for an agent store).
     pub fn hub_epoch(&self) -> Option<&crate::wire::HubEpoch> {
         self.inner.hub_epoch.as_ref()

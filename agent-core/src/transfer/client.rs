@@ -14,8 +14,10 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
+use crate::content::FileVersion;
 use crate::http::{error_chain, pinned_transfer_client};
 use crate::ids::{FileId, NodeId};
+use crate::wire::{ErrorBody, ErrorCode};
 
 /// Where a node serves its files (from its node document).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub enum FetchError {
     Unreachable { node: NodeId, endpoint: String, message: String },
     /// The owner refused: 4xx with its JSON error (`changed`, `not_found`, `forbidden`, ...).
     #[error("node {node} answered {status} {code}: {message}")]
-    Refused { node: NodeId, status: u16, code: String, message: String },
+    Refused { node: NodeId, status: u16, code: ErrorCode, message: String },
     /// The bytes are not what the owner said it sent.
     #[error("node {node} sent bytes whose SHA-256 is not the digest it announced")]
     DigestMismatch { node: NodeId },
@@ -52,9 +54,9 @@ impl FetchError {
         }
     }
 
-    /// The owner says the file is no longer what our document describes.
+    /// The owner says the file is no longer the version asked for.
     pub fn is_changed(&self) -> bool {
-        matches!(self, FetchError::Refused { status: 409, .. })
+        matches!(self, FetchError::Refused { code: ErrorCode::Changed, .. })
     }
 }
 
@@ -86,15 +88,22 @@ impl Transfers {
         Ok(c)
     }
 
-    /// Starts fetching `file` (all of it, or `[start, end)`).
+    /// Starts fetching `file` at `version` (all of it, or `[start, end)`); the owner refuses
+    /// with 409 `changed` when its disk no longer has that version.
     pub async fn get(
         &self,
         peer: &Peer,
         token: &str,
         file: &FileId,
+        version: FileVersion,
         range: Option<(u64, u64)>,
     ) -> Result<Incoming, FetchError> {
-        let url = format!("{}/api/agent/transfer/{}", peer.endpoint.trim_end_matches('/'), file);
+        let url = format!(
+            "{}/api/agent/transfer/{}?version={}",
+            peer.endpoint.trim_end_matches('/'),
+            file,
+            version.token()
+        );
         let mut req = self.client(peer)?.get(&url).bearer_auth(token).header(reqwest::header::TE, "trailers");
         if let Some((start, end)) = range {
             req = req.header(reqwest::header::RANGE, format!("bytes={start}-{}", end.saturating_sub(1)));
@@ -111,17 +120,15 @@ impl Transfers {
         };
         let status = resp.status().as_u16();
         if !(status == 200 && range.is_none() || status == 206 && range.is_some()) {
-            let body: serde_json::Value = match tokio::time::timeout(IDLE_LIMIT, resp.json()).await {
-                Ok(Ok(v)) => v,
-                _ => serde_json::Value::Null,
+            let body: Option<ErrorBody> = match tokio::time::timeout(IDLE_LIMIT, resp.json()).await {
+                Ok(Ok(v)) => Some(v),
+                _ => None,
             };
-            let err = &body["error"];
-            return Err(FetchError::Refused {
-                node: peer.node_id.clone(),
-                status,
-                code: err["code"].as_str().unwrap_or("unexpected").to_owned(),
-                message: err["message"].as_str().unwrap_or("unexpected answer").to_owned(),
-            });
+            let (code, message) = match body {
+                Some(b) => (b.error.code, b.error.message),
+                None => (ErrorCode::Unknown, format!("unexpected answer ({status})")),
+            };
+            return Err(FetchError::Refused { node: peer.node_id.clone(), status, code, message });
         }
         if let Some((start, _)) = range {
             let content_range =

@@ -87,6 +87,7 @@ impl TransferServer {
         Arc::new(move || crate::report::TransferState {
             endpoint: endpoint.clone(),
             key_known: served.verifier.get().is_some(),
+            sent: served.sent.snapshot(),
         })
     }
 

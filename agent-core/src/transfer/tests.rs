@@ -39,6 +39,7 @@ async fn fixture() -> Fixture {
         node_id: me(),
         files: Arc::new(WatchedFiles::new(std::slice::from_ref(&watched))),
         verifier: TransferVerifier::from_public_key(&public).unwrap().into(),
+        sent: Default::default(),
         flip_faults: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,8 +69,21 @@ struct Fetched {
 }
 
 async fn fetch(base: &str, file: &FileId, token: Option<&str>, range: Option<&str>) -> Fetched {
-    let mut rq =
-        reqwest::Client::new().get(format!("{base}/api/agent/transfer/{file}")).header("te", "trailers");
+    fetch_at(base, file, token, range, None).await
+}
+
+/// [`fetch`] naming the version expected (`?version=`).
+async fn fetch_at(
+    base: &str,
+    file: &FileId,
+    token: Option<&str>,
+    range: Option<&str>,
+    version: Option<&str>,
+) -> Fetched {
+    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    let mut rq = reqwest::Client::new()
+        .get(format!("{base}/api/agent/transfer/{file}{query}"))
+        .header("te", "trailers");
     if let Some(t) = token {
         rq = rq.bearer_auth(t);
     }
@@ -174,10 +188,26 @@ async fn tokens_files_and_paths_are_checked() {
     let got = fetch(&fx.base, &l.id, Some(&token(&fx, &me(), &l.id)), None).await;
     assert_eq!((got.status, json_code(&got)), (403, "forbidden".into()));
 
-    // Changed on disk since it was indexed: the requester's view is stale.
+    // Changed on disk since the requester's document was made: it asks for the version it
+    // knows and is refused, never given bytes of another version.
+    let indexed = match fx.store.get(&id.clone().into()).unwrap() {
+        Some(crate::doc::Document::File(f)) => crate::content::FileVersion::of_doc(&f),
+        _ => unreachable!(),
+    };
+    let got = fetch_at(&fx.base, &id, Some(&token(&fx, &me(), &id)), None, Some(&indexed.token())).await;
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"alpha"[..]), "the version it knows");
+    assert_eq!(got.headers["etag"].to_str().unwrap(), indexed.etag());
     std::fs::write(fx.watched.join("a.txt"), b"alpha, longer now").unwrap();
-    let got = fetch(&fx.base, &id, Some(&token(&fx, &me(), &id)), None).await;
+    let got = fetch_at(&fx.base, &id, Some(&token(&fx, &me(), &id)), None, Some(&indexed.token())).await;
     assert_eq!((got.status, json_code(&got)), (409, "changed".into()));
+    let got =
+        fetch_at(&fx.base, &id, Some(&token(&fx, &me(), &id)), Some("bytes=0-4"), Some(&indexed.token()))
+            .await;
+    assert_eq!(got.status, 409, "a range of another version is refused too");
+    // Without a version, what is on disk now, with its ETag.
+    let got = fetch(&fx.base, &id, Some(&token(&fx, &me(), &id)), None).await;
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"alpha, longer now"[..]));
+    assert_ne!(got.headers["etag"].to_str().unwrap(), indexed.etag());
     // Gone from disk.
     std::fs::remove_file(fx.watched.join("b.txt")).unwrap();
     let got = fetch(&fx.base, &other, Some(&token(&fx, &me(), &other)), None).await;
@@ -230,4 +260,22 @@ async fn health_answers_without_a_token_and_says_whether_tokens_can_be_checked()
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["node_id"], me().as_str());
     assert_eq!(health["role"], "transfer");
+    assert_eq!(health["sent"]["responses"], 0);
+
+    // What is sent is counted by the server itself.
+    let id = index(&fx.store, &me(), &fx.watched.join("c.txt"), b"counted");
+    let got = fetch(&fx.base, &id, Some(&token(&fx, &me(), &id)), None).await;
+    assert_eq!(got.status, 200);
+    // (counted as the reader thread ends, just after the trailer went out)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let health: serde_json::Value =
+            reqwest::get(format!("{}/health", fx.base)).await.unwrap().json().await.unwrap();
+        if health["sent"]["responses"] == 1 {
+            assert_eq!(health["sent"]["bytes"], 7);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never counted: {health}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -15,13 +15,15 @@
 //!   indexed from the source); a deleted document is `NotFound`.
 //! - **Directories** are read from a snapshot taken at `opendir`, so a listing that changes
 //!   while `ls` pages through it never repeats or skips an entry.
-//! - **Reads**: tier 1, a file of this node, is opened through a [`LocalSource`], which checks
-//!   the path against the watch paths. Tiers 2 and 3, another node's file reachable through a
-//!   network mount or a sync folder of this node ([`network`]), are opened there. Otherwise tier
-//!   4 fetches it from its owner through the cache ([`crate::remote`]); without a control plane
-//!   (no tokens) the read fails with [`VfsError::Remote`].
+//! - **Reads**: tier 1, a file of this node, is opened through a [`LocalSource`] (the one safe
+//!   open under the watch paths, [`crate::content::open`]). Tiers 2 and 3, another node's file
+//!   reachable through a network mount or a sync folder of this node ([`network`]), are opened
+//!   there. Otherwise tier 4 fetches it from its owner through the cache ([`crate::remote`]);
+//!   without a control plane (no tokens) the open fails with [`VfsError::NoWayToFetch`].
+//! - **Changes**: when a file's document changes, [`Vfs::file_changed`] sets aside the open
+//!   remote handles of its old version and names the inode whose kernel cache must go.
+//! - The API speaks [`Inode`] and [`HandleId`], never two `u64`s that could be swapped.
 
-pub mod local;
 mod network;
 mod nodes;
 #[cfg(test)]
@@ -32,15 +34,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::doc::{Document, FileStatus};
-use crate::ids::{FileId, Inode, NodeDocId, NodeId};
+use crate::content::FileVersion;
+use crate::doc::{Document, FileDoc, FileStatus};
+use crate::ids::{FileId, NodeDocId, NodeId};
+use crate::remote::RemoteError;
 use crate::store::{Store, StoreError};
 use crate::vtree::{EntryKind, Listing, Listings, VtreeError};
 
-pub use local::{Content, LocalSource, OpenError, WatchedFiles};
+pub use crate::content::{Content, LocalSource, OpenError, WatchedFiles};
+pub use crate::ids::Inode;
 use nodes::{Node, Nodes};
 
-pub const ROOT: u64 = Inode::ROOT.0;
+pub const ROOT: Inode = Inode::ROOT;
+
+/// An open file or directory snapshot, as the kernel holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HandleId(pub u64);
+
+/// Where an open file's bytes come from (ARCHITECTURE §13.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Tier 1: a file of this node, from its source.
+    Local,
+    /// Tiers 2 and 3: another node's file through a network mount or sync folder here.
+    NetworkMount,
+    /// Tier 4: another node's file through the cache, fetched from its owner.
+    Remote,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VfsError {
@@ -57,9 +77,13 @@ pub enum VfsError {
     /// The file's path resolves outside every watch path.
     #[error("refused: {0}")]
     Refused(String),
-    /// The file lives on another node that this one cannot reach (no control plane to ask).
+    /// The file lives on another node and this one has no way to fetch it (no control plane
+    /// to ask for tokens, no network mount that serves it).
     #[error("file {file} lives on node {node}, and this node has no way to fetch it")]
-    Remote { file: FileId, node: NodeId },
+    NoWayToFetch { file: FileId, node: NodeId },
+    /// Tier 4 failed (its error says why and which error number a reader gets).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("store: {0}")]
@@ -87,7 +111,7 @@ pub enum Kind {
 /// What `stat` shows (permissions are the adapter's: everything is read-only).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attr {
-    pub ino: u64,
+    pub ino: Inode,
     pub kind: Kind,
     pub size: u64,
     pub mtime: SystemTime,
@@ -96,15 +120,15 @@ pub struct Attr {
 /// One entry of a directory snapshot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DirEntry {
-    pub ino: u64,
+    pub ino: Inode,
     pub kind: Kind,
     pub name: String,
 }
 
 /// A directory as it was at `opendir`.
 pub struct DirSnapshot {
-    ino: u64,
-    parent: u64,
+    ino: Inode,
+    parent: Inode,
     listing: Option<Arc<Listing>>,
 }
 
@@ -116,7 +140,7 @@ impl DirSnapshot {
             1 => Some(DirEntry { ino: self.parent, kind: Kind::Directory, name: "..".into() }),
             i => {
                 let e = self.listing.as_ref()?.entries.get(i - 2)?;
-                Some(DirEntry { ino: e.inode.0, kind: kind_of(&e.kind), name: e.name.clone() })
+                Some(DirEntry { ino: e.inode, kind: kind_of(&e.kind), name: e.name.clone() })
             }
         }
     }
@@ -124,7 +148,8 @@ impl DirSnapshot {
 
 /// An open file.
 pub struct Opened {
-    pub fh: u64,
+    pub fh: HandleId,
+    pub tier: Tier,
     pub content: Arc<dyn Content>,
 }
 
@@ -138,6 +163,9 @@ pub struct FsStats {
 /// `statfs` is a full count of the files table: recomputed at most this often.
 const STATS_MAX_AGE: Duration = Duration::from_secs(30);
 
+/// An open file: where it reads from, and its content.
+type OpenFile = (Tier, Arc<dyn Content>);
+
 pub struct Vfs {
     store: Store,
     node_id: NodeId,
@@ -145,8 +173,10 @@ pub struct Vfs {
     local: Arc<dyn LocalSource>,
     remote: Option<Arc<crate::remote::Remote>>,
     nodes: Nodes,
-    files: Mutex<HashMap<u64, Arc<dyn Content>>>,
-    dirs: Mutex<HashMap<u64, Arc<DirSnapshot>>>,
+    /// Guarded: open files by handle, with where they read from.
+    files: Mutex<HashMap<HandleId, OpenFile>>,
+    /// Guarded: directory snapshots by handle.
+    dirs: Mutex<HashMap<HandleId, Arc<DirSnapshot>>>,
     next_handle: AtomicU64,
     /// The time directories show (they have no mtime of their own).
     started: SystemTime,
@@ -183,7 +213,7 @@ impl Vfs {
         self
     }
 
-    fn dir_attr(&self, ino: u64) -> Attr {
+    fn dir_attr(&self, ino: Inode) -> Attr {
         Attr { ino, kind: Kind::Directory, size: 0, mtime: self.started }
     }
 
@@ -193,7 +223,7 @@ impl Vfs {
         Ok(self.listings.list(&self.store, path)?)
     }
 
-    fn dir_path(&self, ino: u64) -> Result<String, VfsError> {
+    fn dir_path(&self, ino: Inode) -> Result<String, VfsError> {
         match self.nodes.get(ino) {
             Some(Node::Dir { path, .. }) => Ok(path),
             Some(Node::File { .. }) => Err(VfsError::NotDir),
@@ -202,7 +232,7 @@ impl Vfs {
     }
 
     /// The entry `name` in directory `parent`; counts one kernel reference to it.
-    pub fn lookup(&self, parent: u64, name: &str) -> Result<Attr, VfsError> {
+    pub fn lookup(&self, parent: Inode, name: &str) -> Result<Attr, VfsError> {
         let parent_path = self.dir_path(parent)?;
         let listing = self.listing(&parent_path)?.ok_or(VfsError::NotFound)?;
         let i = listing
@@ -210,7 +240,7 @@ impl Vfs {
             .binary_search_by(|e| e.name.as_str().cmp(name))
             .map_err(|_| VfsError::NotFound)?;
         let entry = &listing.entries[i];
-        let ino = entry.inode.0;
+        let ino = entry.inode;
         match &entry.kind {
             EntryKind::Directory { .. } => {
                 let path = crate::doc::join_path(&parent_path, name);
@@ -225,7 +255,7 @@ impl Vfs {
     }
 
     /// The kernel dropped `count` references to `ino`.
-    pub fn forget(&self, ino: u64, count: u64) {
+    pub fn forget(&self, ino: Inode, count: u64) {
         self.nodes.forget(ino, count);
     }
 
@@ -236,7 +266,7 @@ impl Vfs {
         }
     }
 
-    pub fn getattr(&self, ino: u64) -> Result<Attr, VfsError> {
+    pub fn getattr(&self, ino: Inode) -> Result<Attr, VfsError> {
         match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
             Node::Dir { .. } => Ok(self.dir_attr(ino)),
             Node::File { file_id } => {
@@ -246,12 +276,12 @@ impl Vfs {
         }
     }
 
-    fn handle(&self) -> u64 {
-        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    fn handle(&self) -> HandleId {
+        HandleId(self.next_handle.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Takes a snapshot of a directory for `readdir`.
-    pub fn opendir(&self, ino: u64) -> Result<u64, VfsError> {
+    pub fn opendir(&self, ino: Inode) -> Result<HandleId, VfsError> {
         let (path, parent) = match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
             Node::Dir { path, parent } => (path, parent),
             Node::File { .. } => return Err(VfsError::NotDir),
@@ -266,16 +296,26 @@ impl Vfs {
         Ok(fh)
     }
 
-    pub fn readdir(&self, fh: u64) -> Result<Arc<DirSnapshot>, VfsError> {
+    pub fn readdir(&self, fh: HandleId) -> Result<Arc<DirSnapshot>, VfsError> {
         self.dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned().ok_or(VfsError::BadHandle)
     }
 
-    pub fn releasedir(&self, fh: u64) {
+    pub fn releasedir(&self, fh: HandleId) {
         self.dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
     }
 
+    /// Where opening `ino` would read from (a store read; for the adapter to pick a worker
+    /// pool, so that local reads never queue behind remote ones).
+    pub fn tier_of(&self, ino: Inode) -> Tier {
+        let Some(Node::File { file_id }) = self.nodes.get(ino) else { return Tier::Local };
+        match self.file_doc(&file_id) {
+            Ok(f) if f.source.node_id != self.node_id => Tier::Remote,
+            _ => Tier::Local,
+        }
+    }
+
     /// Opens a file for reading (`write` access is refused: the mount is read-only).
-    pub fn open(&self, ino: u64, write: bool) -> Result<Opened, VfsError> {
+    pub fn open(&self, ino: Inode, write: bool) -> Result<Opened, VfsError> {
         let file_id = match self.nodes.get(ino).ok_or(VfsError::NotFound)? {
             Node::File { file_id } => file_id,
             Node::Dir { .. } => return Err(VfsError::IsDir),
@@ -284,12 +324,12 @@ impl Vfs {
             return Err(VfsError::ReadOnly);
         }
         let f = self.file_doc(&file_id)?;
-        let content: Arc<dyn Content> = if f.source.node_id == self.node_id {
-            self.open_local(&f)?
+        let (tier, content): (Tier, Arc<dyn Content>) = if f.source.node_id == self.node_id {
+            (Tier::Local, self.open_local(&f)?)
         } else if let Some(c) = self.open_through_network_mount(&f)? {
-            c
+            (Tier::NetworkMount, c)
         } else if let Some(remote) = &self.remote {
-            Arc::from(remote.open(&f)?)
+            (Tier::Remote, Arc::from(remote.open(&f)?))
         } else {
             tracing::warn!(
                 operation = "vfs.open",
@@ -298,15 +338,15 @@ impl Vfs {
                 path = %f.source.export_path,
                 "file lives on another node, no network mount serves it, and this node has no control plane to fetch it through"
             );
-            return Err(VfsError::Remote { file: f.id.clone(), node: f.source.node_id.clone() });
+            return Err(VfsError::NoWayToFetch { file: f.id.clone(), node: f.source.node_id.clone() });
         };
         let fh = self.handle();
-        self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, content.clone());
-        Ok(Opened { fh, content })
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, (tier, content.clone()));
+        Ok(Opened { fh, tier, content })
     }
 
     /// Tier 1: the file lives here.
-    fn open_local(&self, f: &crate::doc::FileDoc) -> Result<Arc<dyn Content>, VfsError> {
+    fn open_local(&self, f: &FileDoc) -> Result<Arc<dyn Content>, VfsError> {
         match self.local.open(&f.source.export_path) {
             Ok(c) => Ok(Arc::from(c)),
             Err(OpenError::Gone(_)) => Err(VfsError::NotFound),
@@ -322,10 +362,7 @@ impl Vfs {
     }
 
     /// Tiers 2 and 3: another node's file through a network mount or sync folder of this node.
-    fn open_through_network_mount(
-        &self,
-        f: &crate::doc::FileDoc,
-    ) -> Result<Option<Arc<dyn Content>>, VfsError> {
+    fn open_through_network_mount(&self, f: &FileDoc) -> Result<Option<Arc<dyn Content>>, VfsError> {
         let mounts = match self.store.get(&NodeDocId::for_node(&self.node_id).into())? {
             Some(Document::Node(n)) => n.network_mounts,
             _ => Vec::new(),
@@ -344,8 +381,8 @@ impl Vfs {
     }
 
     /// Reads into `buf` at `offset`: fills it, short only at the end of the file.
-    pub fn read(&self, fh: u64, offset: u64, buf: &mut [u8]) -> Result<usize, VfsError> {
-        let content = self
+    pub fn read(&self, fh: HandleId, offset: u64, buf: &mut [u8]) -> Result<usize, VfsError> {
+        let (_, content) = self
             .files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -355,7 +392,12 @@ impl Vfs {
         Ok(content.read_at(buf, offset)?)
     }
 
-    pub fn release(&self, fh: u64) {
+    /// Where an open file reads from (`None` for an unknown handle).
+    pub fn handle_tier(&self, fh: HandleId) -> Option<Tier> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).map(|(t, _)| *t)
+    }
+
+    pub fn release(&self, fh: HandleId) {
         self.files.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
     }
 
@@ -370,6 +412,34 @@ impl Vfs {
         let stats = FsStats { files: s.files_active, bytes: s.bytes_active };
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), stats));
         Ok(stats)
+    }
+
+    /// Whether a change of `file`'s document matters here now: the kernel holds its inode, or
+    /// a remote handle of it is open (cheap: no store read).
+    pub fn watches(&self, file: &FileId) -> bool {
+        self.nodes.inode_of(file).is_some() || self.remote.as_ref().is_some_and(|r| r.has_open(file))
+    }
+
+    /// `doc` is the new state of a file: open remote handles of another version are set aside
+    /// (they serve nothing more), and the inode the kernel holds for it, if any, is returned
+    /// for its cached pages to be dropped.
+    pub fn file_changed(&self, doc: &FileDoc) -> Option<Inode> {
+        if let Some(remote) = &self.remote {
+            // A deleted file's handles match no version.
+            let now = match doc.status {
+                FileStatus::Active => FileVersion::of_doc(doc),
+                FileStatus::Deleted => FileVersion { size: u64::MAX, mtime_ns: i64::MIN },
+            };
+            let n = remote.superseded(&doc.id, now);
+            if n > 0 {
+                tracing::info!(operation = "vfs.change", file_id = %doc.id, handles = n, "open handles of the old version set aside");
+            }
+        }
+        self.nodes.inode_of(&doc.id)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Inodes the kernel holds (with the root).

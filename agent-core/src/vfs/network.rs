@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::local::{open_within, OpenError};
+use crate::content::{Beneath, OpenError};
 use crate::doc::{FileDoc, NetworkMount, NetworkMountType};
 
 /// The tier of a mount type: 2 for network mounts, 3 for sync folders.
@@ -61,11 +61,11 @@ pub fn open(mounts: &[NetworkMount], file: &FileDoc) -> (Option<File>, Vec<Skipp
             skipped.push(skip("evicted from this device by iCloud".into()));
             continue;
         }
-        let Ok(root) = Path::new(&m.local_mount_path).canonicalize() else {
+        let Some(root) = Beneath::new(Path::new(&m.local_mount_path)) else {
             skipped.push(skip(format!("{} is not there (not mounted?)", m.local_mount_path)));
             continue;
         };
-        match open_within(&path, &[root]) {
+        match root.open(&path) {
             Ok(f) => match f.metadata() {
                 Ok(meta) if meta.len() == file.size => return (Some(f), skipped),
                 Ok(meta) => skipped.push(skip(format!(

@@ -91,7 +91,7 @@ fn delete_file(store: &Store, path: &Path) {
 }
 
 /// Everything the core shows below the root: path → (kind, inode, size, bytes of files).
-type View = BTreeMap<String, (Kind, u64, u64, Vec<u8>)>;
+type View = BTreeMap<String, (Kind, Inode, u64, Vec<u8>)>;
 
 fn walk(vfs: &Vfs) -> View {
     let mut out = View::new();
@@ -99,7 +99,7 @@ fn walk(vfs: &Vfs) -> View {
     out
 }
 
-fn walk_dir(vfs: &Vfs, ino: u64, path: &str, out: &mut View) {
+fn walk_dir(vfs: &Vfs, ino: Inode, path: &str, out: &mut View) {
     let fh = vfs.opendir(ino).unwrap();
     let snapshot = vfs.readdir(fh).unwrap();
     let mut names = Vec::new();
@@ -142,12 +142,12 @@ fn lists_reads_and_refuses_writes() {
     fx.store.put(dir.clone().into()).unwrap();
 
     let d = fx.vfs.lookup(ROOT, "docs").unwrap();
-    assert_eq!((d.ino, d.kind), (dir.inode.0, Kind::Directory), "a directory's inode is its document's");
+    assert_eq!((d.ino, d.kind), (dir.inode, Kind::Directory), "a directory's inode is its document's");
     let f = fx.vfs.lookup(d.ino, "a.txt").unwrap();
-    assert_eq!((f.ino, f.size, f.kind), (a.inode.0, 5, Kind::File), "a file's inode is its document's");
+    assert_eq!((f.ino, f.size, f.kind), (a.inode, 5, Kind::File), "a file's inode is its document's");
     assert_eq!(f.mtime, SystemTime::from(a.mtime));
     let sub = fx.vfs.lookup(d.ino, "2024").unwrap();
-    assert_eq!(sub.ino, crate::vtree::synthesized_inode(&dir.id, "2024").0);
+    assert_eq!(sub.ino, crate::vtree::synthesized_inode(&dir.id, "2024"));
     assert!(matches!(fx.vfs.lookup(d.ino, "nope"), Err(VfsError::NotFound)));
     assert!(matches!(fx.vfs.lookup(f.ino, "x"), Err(VfsError::NotDir)));
     assert!(matches!(fx.vfs.open(f.ino, true), Err(VfsError::ReadOnly)));
@@ -204,7 +204,7 @@ fn files_of_other_nodes_and_escaping_paths_are_refused() {
 
     let mix = fx.vfs.lookup(ROOT, "mix").unwrap();
     let r = fx.vfs.lookup(mix.ino, "r.txt").unwrap();
-    assert!(matches!(fx.vfs.open(r.ino, false), Err(VfsError::Remote { .. })));
+    assert!(matches!(fx.vfs.open(r.ino, false), Err(VfsError::NoWayToFetch { .. })));
     let l = fx.vfs.lookup(mix.ino, "link.txt").unwrap();
     assert!(matches!(fx.vfs.open(l.ino, false), Err(VfsError::Refused(_))));
     let h = fx.vfs.lookup(mix.ino, "here.txt").unwrap();
@@ -331,12 +331,15 @@ fn another_nodes_files_are_read_through_network_mounts_and_sync_folders() {
     assert_eq!(read_all("nas/media/a.txt").unwrap(), b"HELLO", "the NFS mount has the higher priority");
     assert_eq!(read_all("nas/media/b.txt").unwrap(), b"abc", "a stale copy is passed over");
     assert_eq!(read_all("nas/photos/c.jpg").unwrap(), b"jpeg", "tier 3: the sync folder");
-    assert!(matches!(read_all("nas/media/gone.txt"), Err(VfsError::Remote { .. })), "no mount has it");
-    assert!(matches!(read_all("nas/media/escape.txt"), Err(VfsError::Remote { .. })), "escaping symlink");
+    assert!(matches!(read_all("nas/media/gone.txt"), Err(VfsError::NoWayToFetch { .. })), "no mount has it");
+    assert!(
+        matches!(read_all("nas/media/escape.txt"), Err(VfsError::NoWayToFetch { .. })),
+        "escaping symlink"
+    );
     // iCloud evicts the photo: only its placeholder is left; the read falls through.
     std::fs::remove_file(icloud.join("c.jpg")).unwrap();
     std::fs::write(icloud.join(".c.jpg.icloud"), b"plist").unwrap();
-    assert!(matches!(read_all("nas/photos/c.jpg"), Err(VfsError::Remote { .. })));
+    assert!(matches!(read_all("nas/photos/c.jpg"), Err(VfsError::NoWayToFetch { .. })));
 }
 
 // ---- the reference model ---------------------------------------------------------------
@@ -416,7 +419,7 @@ fn run_ops(ops: Vec<Op>) {
     let fx = fixture(Duration::from_secs(60));
     let mut model = Model::default();
     let mut dir_docs: BTreeMap<u8, VirtualDirectoryDoc> = BTreeMap::new();
-    let mut inodes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut inodes: BTreeMap<String, Inode> = BTreeMap::new();
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Write { source, sub, name, txt, len } => {
@@ -481,13 +484,13 @@ fn run_ops(ops: Vec<Op>) {
                 let key = format!("{}/{source_rel}", model.dirs[&slot].0);
                 let want =
                     fx.store.file_by_path(&node(), fx.src.join(&key).to_str().unwrap()).unwrap().unwrap();
-                assert_eq!(*ino, want.inode.0, "{path}: the file document's inode");
+                assert_eq!(*ino, want.inode, "{path}: the file document's inode");
                 if let Some(before) = inodes.insert(key.clone(), *ino) {
                     assert_eq!(before, *ino, "{path}: inode stable");
                 }
             } else if let Some(d) = path.strip_prefix("/v").filter(|r| r.len() == 1) {
                 let slot: u8 = d.parse().unwrap();
-                assert_eq!(*ino, dir_docs[&slot].inode.0, "{path}: the directory document's inode");
+                assert_eq!(*ino, dir_docs[&slot].inode, "{path}: the directory document's inode");
             }
         }
         // Deleted files forget their inode record (a re-created file gets a new document).

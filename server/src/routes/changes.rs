@@ -132,8 +132,25 @@ pub async fn changes(
         }
         // Nothing visible yet: wait for the next commit (or the deadline), then scan on.
         since = reached;
+        let _waiting = Waiting::new(&state.waiting_pulls);
         while state.store.committed_seq().0 <= since && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(POLL_EVERY).await;
         }
+    }
+}
+
+/// Counts a long-poll as waiting while it lives (also when the request is dropped).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -1,69 +1,32 @@
-//! `GET /api/files/{file_id}/content`: the bytes of a file, with `Range` (one range) and
-//! `Content-Disposition`, streamed without buffering the file.
+//! `GET /api/files/{file_id}/content`: the bytes of a file, as the transfer server sends them
+//! (one shared module, `agent_core::content`): one `Range` (RFC 9110: a malformed header is
+//! ignored), `?version=` (409 `changed` when the file is not that version), `If-Range`, an
+//! `ETag`, `Content-Disposition`, and a `Digest` trailer when the client asks for trailers
+//! (`TE: trailers`; without it, HTTP/1.1 gets a `Content-Length` instead).
 //!
-//! - A file of the node that runs in this process (`mosaicfs up`) is read from disk. Only files
-//!   whose canonical path lies under one of the node's watch paths are served, so a symlink or a
-//!   crafted document cannot reach other files.
+//! - A file of the node that runs in this process (`mosaicfs up`) is opened through the one
+//!   safe open under its watch paths and streamed from disk.
 //! - A file of another node is fetched from that node's transfer server (tier 4, ARCHITECTURE
 //!   §10) with a token the hub signs for itself (`sub: control_plane`), over TLS pinned to the
-//!   certificate in the node document, and streamed through while its SHA-256 is computed, the
-//!   last chunk held back until the `Digest` trailer matched: on a mismatch the response is cut
-//!   short (the client sees a broken transfer, never a complete wrong file). An owner that cannot be reached is a 503
-//!   `node_unavailable` that names it.
+//!   certificate in the node document, at the version of the hub's document. It is streamed
+//!   through while its SHA-256 is computed; the last chunk is held back until the owner's
+//!   `Digest` trailer matched, and that digest is forwarded as this answer's trailer. On a
+//!   mismatch the response is cut short (the client sees a broken transfer, never a complete
+//!   wrong file). An owner that cannot be reached is a 503 `node_unavailable` that names it.
 
-use std::io::{Seek, SeekFrom};
-use std::path::PathBuf;
-
+use agent_core::content::serve::{self, Ask, Ended, Faults, Plan};
+use agent_core::content::{FileVersion, OpenError};
 use agent_core::doc::{Document, FileDoc, FileStatus};
 use agent_core::ids::{DocId, FileId};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use tokio::io::AsyncReadExt;
+use axum::response::Response;
+use http_body::Frame;
 
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::state::{AppState, LocalNode};
-
-/// The one byte range a response covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
-    /// Inclusive.
-    pub end: u64,
-}
-
-/// A parsed `Range` header against a file of `len` bytes: `Ok(None)` = send everything (no
-/// header, or a form we do not serve partially, like several ranges), `Err(())` = 416.
-pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<ByteRange>, ()> {
-    let Some(spec) = header.map(str::trim) else { return Ok(None) };
-    let Some(set) = spec.strip_prefix("bytes=") else { return Ok(None) };
-    if set.contains(',') {
-        return Ok(None);
-    }
-    let (a, b) = set.trim().split_once('-').ok_or(())?;
-    let (a, b) = (a.trim(), b.trim());
-    let range = match (a.is_empty(), b.is_empty()) {
-        (true, true) => return Err(()),
-        (true, false) => {
-            let n: u64 = b.parse().map_err(|_| ())?;
-            if n == 0 || len == 0 {
-                return Err(());
-            }
-            ByteRange { start: len.saturating_sub(n), end: len - 1 }
-        }
-        (false, _) => {
-            let start: u64 = a.parse().map_err(|_| ())?;
-            let end: u64 = if b.is_empty() { u64::MAX } else { b.parse().map_err(|_| ())? };
-            if start >= len || end < start {
-                return Err(());
-            }
-            ByteRange { start, end: end.min(len - 1) }
-        }
-    };
-    Ok(Some(range))
-}
 
 /// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
 pub fn content_disposition(name: &str) -> String {
@@ -73,27 +36,6 @@ pub fn content_disposition(name: &str) -> String {
         .collect();
     let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-/// Opens `export_path` if its canonical form lies under a canonical watch path.
-fn open_under_watch_paths(local: &LocalNode, export_path: &str) -> Result<(std::fs::File, u64), ApiError> {
-    let gone = || ApiError::NotFound(format!("{export_path} is no longer at its source"));
-    let real = std::fs::canonicalize(export_path).map_err(|_| gone())?;
-    let inside = local
-        .watch_paths
-        .iter()
-        .filter_map(|w| std::fs::canonicalize(w).ok())
-        .any(|w: PathBuf| real.starts_with(&w));
-    if !inside {
-        tracing::warn!(export_path, resolved = %real.display(), "content refused: outside the watch paths");
-        return Err(ApiError::Forbidden);
-    }
-    let file = std::fs::File::open(&real).map_err(|_| gone())?;
-    let meta = file.metadata().map_err(|_| gone())?;
-    if !meta.is_file() {
-        return Err(gone());
-    }
-    Ok((file, meta.len()))
 }
 
 fn header_value(s: &str) -> HeaderValue {
@@ -107,7 +49,9 @@ fn header_value(s: &str) -> HeaderValue {
     tag = "files",
     params(
         ("file_id" = String, Path, description = "File id, with or without its `file::` prefix"),
+        ("version" = Option<String>, Query, description = "The version expected, SIZE-MTIME_NS (the ETag without quotes); another one is a 409"),
         ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023"),
+        ("If-Range" = Option<String>, Header, description = "An ETag: the range applies only while the file is that version"),
     ),
     responses(
         (status = 200, description = "The whole file", content(("application/octet-stream"))),
@@ -121,6 +65,7 @@ pub async fn content(
     State(state): State<AppState>,
     _session: Session,
     Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let full = if raw.starts_with("file::") { raw } else { format!("file::{raw}") };
@@ -130,67 +75,89 @@ pub async fn content(
         Some(Document::File(f)) if f.status == FileStatus::Active => f,
         _ => return Err(ApiError::NotFound(format!("file {id}"))),
     };
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let local = match &state.local {
-        Some(l) if l.node_id == file.source.node_id => l.clone(),
-        _ => return remote_content(&state, &file, range_header.as_deref()).await,
+    let ask = match Ask::from_request(&headers, query.as_deref()) {
+        Ok(a) => Owned::of(&a),
+        Err(r) => return Ok(r.response()),
     };
-    let path = file.source.export_path.clone();
-    let (std_file, len) = tokio::task::spawn_blocking(move || open_under_watch_paths(&local, &path))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let trailers = serve::wants_trailers(&headers);
+    match &state.local {
+        Some(l) if l.node_id == file.source.node_id => local_content(l.clone(), &file, ask, trailers).await,
+        _ => remote_content(&state, &file, ask, trailers).await,
+    }
+}
 
-    let range = match parse_range(range_header.as_deref(), len) {
-        Ok(r) => r,
-        Err(()) => return Ok(unsatisfiable(len)),
-    };
-    let (start, count) = match range {
-        Some(r) => (r.start, r.end - r.start + 1),
-        None => (0, len),
-    };
-    let std_file = tokio::task::spawn_blocking(move || {
-        let mut f = std_file;
-        f.seek(SeekFrom::Start(start)).map(|_| f)
+/// An [`Ask`] that owns its strings (it crosses an `await`).
+struct Owned {
+    range: Option<String>,
+    if_range: Option<String>,
+    expect: Option<FileVersion>,
+}
+
+impl Owned {
+    fn of(a: &Ask<'_>) -> Owned {
+        Owned { range: a.range.map(str::to_owned), if_range: a.if_range.map(str::to_owned), expect: a.expect }
+    }
+
+    fn ask(&self) -> Ask<'_> {
+        Ask { range: self.range.as_deref(), if_range: self.if_range.as_deref(), expect: self.expect }
+    }
+}
+
+/// A file of the node in this process, from disk.
+async fn local_content(
+    local: std::sync::Arc<LocalNode>,
+    file: &FileDoc,
+    ask: Owned,
+    trailers: bool,
+) -> Result<Response, ApiError> {
+    let path = file.source.export_path.clone();
+    let file_id = file.id.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        use agent_core::content::LocalSource;
+        let content = local.files.open(&path)?;
+        let version = content.file().and_then(|f| f.metadata().ok()).and_then(|m| FileVersion::of(&m));
+        Ok::<_, OpenError>((content, version))
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let reader = tokio::fs::File::from_std(std_file).take(count);
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024));
-    tracing::info!(operation = "files.content", file_id = %file.id, bytes = count, partial = range.is_some(), "serving file content");
-    Ok(content_response(&file, body, range, len))
-}
-
-/// 416 with the file's length.
-fn unsatisfiable(len: u64) -> Response {
-    let body = serde_json::json!({"error": {"code": "range_not_satisfiable",
-        "message": format!("the file has {len} bytes")}});
-    let mut resp = (StatusCode::RANGE_NOT_SATISFIABLE, axum::Json(body)).into_response();
-    resp.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}")));
-    resp
-}
-
-/// The response around `body`: 200 or 206, type, length, disposition, last-modified.
-fn content_response(file: &FileDoc, body: Body, range: Option<ByteRange>, len: u64) -> Response {
-    let (status, count) = match range {
-        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
-        None => (StatusCode::OK, len),
+    let (content, version) = match opened {
+        Ok((c, Some(v))) => (c, v),
+        Ok((_, None)) => return Err(ApiError::Internal(format!("cannot stat {}", file.source.export_path))),
+        Err(OpenError::Gone(_)) => {
+            return Err(ApiError::NotFound(format!("{} is no longer at its source", file.source.export_path)))
+        }
+        Err(e @ OpenError::Escapes { .. }) => {
+            tracing::warn!(operation = "files.content", file_id = %file_id, error = %e, "content refused: outside the watch paths");
+            return Err(ApiError::Forbidden);
+        }
+        Err(e) => return Err(ApiError::Internal(e.to_string())),
     };
+    let plan = match serve::plan(version, &ask.ask()) {
+        Ok(p) => p,
+        Err(r) => return Ok(r.response()),
+    };
+    let body = serve::stream(content, plan, Faults::default(), move |ended| {
+        if ended != (Ended::Sent { bytes: plan.end - plan.start }) {
+            tracing::warn!(operation = "files.content", file_id = %file_id, ?ended, "content not sent in full");
+        }
+    });
+    tracing::info!(operation = "files.content", file_id = %file.id, bytes = plan.end - plan.start, partial = plan.status == StatusCode::PARTIAL_CONTENT, "serving file content");
+    Ok(content_response(file, Body::new(body), &plan, trailers))
+}
+
+/// The response around `body`: status, `ETag`, range headers, type, disposition, date.
+fn content_response(file: &FileDoc, body: Body, plan: &Plan, trailers: bool) -> Response {
     let mut resp = Response::new(body);
-    *resp.status_mut() = status;
+    *resp.status_mut() = plan.status;
     let h = resp.headers_mut();
+    plan.headers(h, !trailers);
     let mime = file.mime.as_deref().unwrap_or("application/octet-stream");
     h.insert(header::CONTENT_TYPE, header_value(mime));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_DISPOSITION, header_value(&content_disposition(&file.name)));
     h.insert(
         header::LAST_MODIFIED,
         header_value(&file.mtime.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
     );
-    if let Some(r) = range {
-        h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{}/{len}", r.start, r.end)));
-    }
     resp
 }
 
@@ -198,9 +165,16 @@ fn content_response(file: &FileDoc, body: Body, range: Option<ByteRange>, len: u
 async fn remote_content(
     state: &AppState,
     file: &FileDoc,
-    range_header: Option<&str>,
+    ask: Owned,
+    trailers: bool,
 ) -> Result<Response, ApiError> {
     use agent_core::transfer::client::{FetchError, Peer};
+    // The hub answers for the version its document describes: the owner must still have it.
+    let indexed = FileVersion::of_doc(file);
+    let plan = match serve::plan(indexed, &ask.ask()) {
+        Ok(p) => p,
+        Err(r) => return Ok(r.response()),
+    };
     let node_id = file.source.node_id.clone();
     let key = DocId::from(&agent_core::ids::NodeDocId::for_node(&node_id));
     let node = match state.store.run(move |s| s.get(&key)).await? {
@@ -218,10 +192,6 @@ async fn remote_content(
             file.id, node.friendly_name
         )));
     };
-    let range = match parse_range(range_header, file.size) {
-        Ok(r) => r,
-        Err(()) => return Ok(unsatisfiable(file.size)),
-    };
     let now = chrono::Utc::now().timestamp();
     let (token, _) = state
         .transfer
@@ -232,72 +202,78 @@ async fn remote_content(
         endpoint: endpoint.endpoint,
         fingerprint: endpoint.cert_fingerprint,
     };
-    let incoming =
-        state.transfers.get(&peer, &token, &file.id, range.map(|r| (r.start, r.end + 1))).await.map_err(
-            |e| match e {
-                FetchError::Refused { status: 404, .. } => {
-                    ApiError::NotFound(format!("file {} at its source", file.id))
-                }
-                FetchError::Refused { status: 409, .. } => ApiError::Conflict(format!(
-                    "file {} changed at its source since it was indexed; try again after the next sync",
-                    file.id
-                )),
-                other => ApiError::Unavailable(format!("file {} is on node {node_id}: {other}", file.id)),
-            },
-        )?;
-    let file_id = file.id.clone();
-    // Chunks as they arrive, each held back until the next one is in: the last one goes out only
-    // once the digest matched, so with `Content-Length` a mismatch leaves the client short of
-    // bytes (a broken transfer), never with a complete wrong file.
-    let chunks = futures_util::stream::unfold(Some((incoming, None::<bytes::Bytes>)), move |state| {
+    let range = (plan.status == StatusCode::PARTIAL_CONTENT).then_some((plan.start, plan.end));
+    let incoming = state.transfers.get(&peer, &token, &file.id, indexed, range).await.map_err(|e| match e {
+        FetchError::Refused { status: 404, .. } => ApiError::NotFound(format!("file {} at its source", file.id)),
+        ref f if f.is_changed() => ApiError::Changed(format!(
+            "file {} changed at its source since it was indexed; try again after the next sync",
+            file.id
+        )),
+        other => {
+            tracing::warn!(operation = "files.content", file_id = %file.id, node_id = %node_id, error = %other, "owner unreachable");
+            ApiError::Unavailable(format!("file {} is on node {node_id}, which cannot be reached now", file.id))
+        }
+    })?;
+    tracing::info!(operation = "files.content", file_id = %file.id, node_id = %peer.node_id, partial = range.is_some(), "serving remote file content");
+    Ok(content_response(file, Body::new(forwarded(incoming, file.id.clone())), &plan, trailers))
+}
+
+/// Where forwarding the owner's body stands.
+enum Step {
+    /// Receiving; the last chunk received is held back until the next one is in.
+    Streaming(agent_core::transfer::client::Incoming, Option<bytes::Bytes>),
+    /// Everything is out but the trailer.
+    Trailer(HeaderMap),
+    Done,
+}
+
+type Frames =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Frame<bytes::Bytes>, std::io::Error>> + Send>>;
+
+/// The owner's body, passed on: each chunk held back until the next one is in, the last one
+/// only once the owner's digest matched (so with `Content-Length` a mismatch leaves the client
+/// short of bytes, never with a complete wrong file), then that digest as the trailer.
+fn forwarded(
+    incoming: agent_core::transfer::client::Incoming,
+    file_id: FileId,
+) -> http_body_util::StreamBody<Frames> {
+    let frames = futures_util::stream::unfold(Step::Streaming(incoming, None), move |step| {
         let file_id = file_id.clone();
         async move {
-            let (mut incoming, mut held) = state?;
+            let (mut incoming, mut held) = match step {
+                Step::Done => return None,
+                Step::Trailer(t) => return Some((Ok(Frame::trailers(t)), Step::Done)),
+                Step::Streaming(incoming, held) => (incoming, held),
+            };
             loop {
                 match incoming.chunk().await {
                     Ok(Some(bytes)) => match held.replace(bytes) {
-                        Some(previous) => return Some((Ok(previous), Some((incoming, held)))),
+                        Some(previous) => {
+                            return Some((Ok(Frame::data(previous)), Step::Streaming(incoming, held)))
+                        }
                         None => continue,
                     },
-                    Ok(None) => return held.map(|last| (Ok(last), None)),
+                    Ok(None) => {
+                        let mut trailers = HeaderMap::new();
+                        let digest = incoming.digest().map(|d| serve::digest_header(&d));
+                        if let Some(v) = digest.and_then(|d| HeaderValue::from_str(&d).ok()) {
+                            trailers.insert("digest", v);
+                        }
+                        return Some(match held {
+                            Some(last) => (Ok(Frame::data(last)), Step::Trailer(trailers)),
+                            None => (Ok(Frame::trailers(trailers)), Step::Done),
+                        });
+                    }
                     Err(e) => {
                         tracing::warn!(operation = "files.content", file_id = %file_id, error = %e, "remote content cut short");
-                        return Some((Err(std::io::Error::other(e.to_string())), None));
+                        return Some((
+                            Err(std::io::Error::other("the transfer from the owner broke off")),
+                            Step::Done,
+                        ));
                     }
                 }
             }
         }
     });
-    tracing::info!(operation = "files.content", file_id = %file.id, node_id = %peer.node_id, partial = range.is_some(), "serving remote file content");
-    Ok(content_response(file, Body::from_stream(chunks), range, file.size))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        let r = |h: &str, len| parse_range(Some(h), len);
-        assert_eq!(r("bytes=0-9", 100), Ok(Some(ByteRange { start: 0, end: 9 })));
-        assert_eq!(r("bytes=90-", 100), Ok(Some(ByteRange { start: 90, end: 99 })));
-        assert_eq!(r("bytes=-10", 100), Ok(Some(ByteRange { start: 90, end: 99 })));
-        assert_eq!(r("bytes=-500", 100), Ok(Some(ByteRange { start: 0, end: 99 })));
-        assert_eq!(r("bytes=50-5000", 100), Ok(Some(ByteRange { start: 50, end: 99 })));
-        assert_eq!(r("bytes=0-1,5-6", 100), Ok(None));
-        assert_eq!(r("items=0-1", 100), Ok(None));
-        assert_eq!(parse_range(None, 100), Ok(None));
-        for bad in ["bytes=100-", "bytes=5-1", "bytes=-0", "bytes=x-1", "bytes=-", "bytes=0-"] {
-            let len = if bad == "bytes=0-" { 0 } else { 100 };
-            assert_eq!(r(bad, len), Err(()), "{bad}");
-        }
-    }
-
-    #[test]
-    fn disposition_has_an_ascii_fallback_and_the_utf8_name() {
-        assert_eq!(
-            content_disposition("Ré\"port 1.pdf"),
-            "attachment; filename=\"R__port 1.pdf\"; filename*=UTF-8''R%C3%A9%22port%201%2Epdf"
-        );
-    }
+    http_body_util::StreamBody::new(Box::pin(frames) as Frames)
 }

@@ -4,7 +4,6 @@
 
 use agent_core::doc::{self, DocType, Document, MountEntry, VirtualDirectoryDoc};
 use agent_core::ids::{DirId, DocId, Inode, Rev};
-use agent_core::rules::{Inherited, Pipeline};
 use agent_core::wire::vdirs::{DirPatch, NewDir};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,8 +15,6 @@ use crate::state::AppState;
 
 /// Deepest virtual path accepted (components below the root).
 pub const MAX_DEPTH: usize = 32;
-const MAX_MOUNTS: usize = 64;
-const MAX_STEPS: usize = 256;
 
 /// The virtual path of a `{*path}` route parameter: `work/pdfs` → `/work/pdfs`. Checked:
 /// normalized, not the root, not under `/federation/` (reserved), at most [`MAX_DEPTH`] deep,
@@ -54,30 +51,9 @@ fn parent_of(path: &str) -> &str {
 /// A directory may not be called this: `POST /api/vfs/directories/{path}/preview` previews.
 const RESERVED_NAME: &str = "preview";
 
-/// Checks a directory's mounts: ids, sources, sizes, and every step compiled by the rule engine
-/// (a bad one is a 400 naming it, `mounts[0].steps[2]: invalid regex …`).
+/// A directory's mounts as the rule engine accepts them (400 naming the bad one).
 pub(crate) fn check_mounts(mounts: &[MountEntry]) -> Result<(), ApiError> {
-    if mounts.len() > MAX_MOUNTS {
-        return Err(ApiError::BadRequest(format!("at most {MAX_MOUNTS} mounts")));
-    }
-    let mut ids = std::collections::BTreeSet::new();
-    for (i, m) in mounts.iter().enumerate() {
-        let at = format!("mounts[{i}]");
-        if m.mount_id.is_empty() || m.mount_id.len() > 64 || !ids.insert(m.mount_id.as_str()) {
-            return Err(ApiError::BadRequest(format!("{at}.mount_id must be 1-64 bytes and unique")));
-        }
-        if !doc::is_normalized_abs(&m.source.export_path) {
-            return Err(ApiError::BadRequest(format!(
-                "{at}.source.export_path {:?} is not a normalized absolute path",
-                m.source.export_path
-            )));
-        }
-        if m.steps.len() > MAX_STEPS {
-            return Err(ApiError::BadRequest(format!("{at}: at most {MAX_STEPS} steps")));
-        }
-        Pipeline::compile(&Inherited::default(), m, i).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    }
-    Ok(())
+    agent_core::rules::check_mounts(mounts).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn dirs_of(docs: Vec<Document>) -> Vec<VirtualDirectoryDoc> {

@@ -126,7 +126,7 @@ pub async fn tree(State(state): State<AppState>, _s: Session) -> Result<Json<Tre
     security(("bearer" = [])),
 )]
 pub async fn preview(state: &AppState, path: String, body: Preview) -> Result<Json<Listing>, ApiError> {
-    super::vdirs::check_mounts(&body.mounts)?;
+    agent_core::rules::check_mounts(&body.mounts).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let listing = with_tree(state, move |store, tree, labels| {
         Ok(vtree::preview(store, tree, labels, &path, &body.mounts, agent_core::doc::now())?)
     })

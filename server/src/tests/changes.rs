@@ -194,15 +194,18 @@ async fn each_document_type_reaches_exactly_the_nodes_it_should() {
     let (seen, same, _) = api.pull(&a, last, 0).await;
     assert!(seen.is_empty());
     assert_eq!(same, last);
+    // The write comes only once the hub holds the poll, so it is the wake-up that answers it.
     let writer = {
-        let store = api.store.clone();
+        let (store, waiting) = (api.store.clone(), api.waiting_pulls.clone());
         let f = file_of(&b.node, "/b/late.txt");
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            while waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
             store.run(move |s| s.apply_pushed(vec![v(f)], doc::now(), &|_| Ok(()))).await.unwrap();
         })
     };
-    let (seen, _, _) = api.pull(&a, last, 30).await;
+    let (seen, _, _) = api.pull(&a, last, 60).await;
     assert_eq!(seen.len(), 1, "the long-poll returned the change written while it waited");
     writer.await.unwrap();
 
@@ -280,6 +283,7 @@ async fn the_ui_gets_changes_as_server_sent_events_and_resumes() {
 async fn silent_nodes_are_observed_offline_and_a_restarted_hub_keeps_the_clock() {
     use agent_core::doc::NodeStatus;
     let dir = tempfile::tempdir().unwrap();
+    let t0 = doc::now();
     // Before the hub starts: one node last seen 10 minutes ago, one just now.
     {
         let store = Store::open_hub(&dir.path().join("hub.db")).unwrap();
@@ -287,31 +291,40 @@ async fn silent_nodes_are_observed_offline_and_a_restarted_hub_keeps_the_clock()
             let node: NodeId = id.parse().unwrap();
             let mut d = node_doc(&node, 0, id);
             d.observed_status = Some(NodeStatus::Online);
-            d.last_seen = Some(doc::now() - chrono::Duration::seconds(ago));
+            d.last_seen = Some(t0 - chrono::Duration::seconds(ago));
             store.put(d.into()).unwrap();
         }
         store.close().unwrap();
     }
-    let mut config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
-    config.offline_after = std::time::Duration::from_secs(3);
-    let server = start(config).await.unwrap();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
-    let status = |id: &str| match store
+    let status = |store: &Store, id: &str| match store
         .get(&agent_core::ids::DocId::from(agent_core::ids::NodeDocId::for_node(&id.parse().unwrap())))
         .unwrap()
     {
         Some(Document::Node(n)) => n.observed_status,
         _ => None,
     };
-    async fn wait(what: &str, cond: impl Fn() -> bool) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !cond() {
-            assert!(tokio::time::Instant::now() < deadline, "{what}");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    // The hub's first sweep, at start, judges every node from the `last_seen` it kept.
+    let server =
+        start(ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while status(&store, "node-old") != Some(NodeStatus::Offline) {
+        assert!(tokio::time::Instant::now() < deadline, "the old node offline at start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    wait("the old node offline at start", || status("node-old") == Some(NodeStatus::Offline)).await;
-    assert_eq!(status("node-new"), Some(NodeStatus::Online), "a fresh node is not marked offline at start");
-    wait("the new node offline once silent", || status("node-new") == Some(NodeStatus::Offline)).await;
+    assert_eq!(
+        status(&store, "node-new"),
+        Some(NodeStatus::Online),
+        "a fresh node is not marked offline at start"
+    );
     server.shutdown().await.unwrap();
+
+    // The sweep itself, with its clock passed in (no waiting): silent past the threshold is
+    // offline, not before.
+    let store = Store::open_hub(&dir.path().join("hub.db")).unwrap();
+    let limit = std::time::Duration::from_secs(90);
+    assert_eq!(crate::liveness::sweep(&store, limit, t0 + chrono::Duration::seconds(89)).unwrap(), 0);
+    assert_eq!(status(&store, "node-new"), Some(NodeStatus::Online));
+    assert_eq!(crate::liveness::sweep(&store, limit, t0 + chrono::Duration::seconds(91)).unwrap(), 1);
+    assert_eq!(status(&store, "node-new"), Some(NodeStatus::Offline), "silent past the threshold");
 }

@@ -15,6 +15,8 @@ struct Api {
     app: axum::Router,
     store: Store,
     admin: (AccessKeyId, Secret),
+    /// How many long-polls the hub holds right now (`AppState::waiting_pulls`).
+    waiting_pulls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn api(login_per_minute: u32) -> Api {
@@ -30,8 +32,9 @@ async fn api(login_per_minute: u32) -> Api {
         HashMap::new(),
         signer,
     );
+    let waiting_pulls = state.waiting_pulls.clone();
     let app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
-    Api { _dir: dir, app, store, admin: (cred.access_key_id, secret) }
+    Api { _dir: dir, app, store, admin: (cred.access_key_id, secret), waiting_pulls }
 }
 
 impl Api {
