@@ -64,6 +64,7 @@ impl Agent {
         let (node_id, store) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || -> Result<(NodeId, Store), AgentError> {
+                make_data_dir_private(&config)?;
                 let node_id = config.load_or_create_node_id()?;
                 let store = Store::open(&config.store_path())?;
                 store.ensure_node_id(&node_id)?;
@@ -360,6 +361,23 @@ async fn open_remote(
         cache_max_bytes: config.cache.max_bytes,
     };
     Ok(Arc::new(Remote::new(store.clone(), Arc::new(cache), hub.clone(), options)))
+}
+
+/// The data directory holds the store, keys and secrets: 0700 whatever the umask (§6.6).
+fn make_data_dir_private(config: &AgentConfig) -> Result<(), AgentError> {
+    let dir = &config.data_dir;
+    match crate::private_files::make_private_dir(dir) {
+        Ok(Some(was)) => {
+            tracing::warn!(data_dir = %dir.display(), was = format!("{was:o}"), "the data directory was open to others; it is now 0700");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(AgentError::Config(crate::config::ConfigError {
+            file: config.source.clone(),
+            field: "data_dir".into(),
+            message: format!("cannot make {} private (0700): {e}", dir.display()),
+        })),
+    }
 }
 
 /// Where the hub's transfer-token key is kept once known (written by `agent init`).

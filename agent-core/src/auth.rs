@@ -100,6 +100,15 @@ impl Verifier {
         Some(Verifier(bytes.try_into().ok()?))
     }
 
+    /// The raw key (the hub seals it at rest).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Verifier {
+        Verifier(bytes)
+    }
+
     /// Constant-time comparison (login compares a recomputed verifier with the stored one).
     pub fn matches(&self, other: &Verifier) -> bool {
         self.0.iter().zip(other.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -138,8 +147,11 @@ pub fn derive_verifier(secret: &Secret, kdf: &KdfParams) -> Result<Verifier, Aut
 /// RFC 3986: everything but the unreserved characters is percent-encoded.
 const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// The canonical form of a query string: every `k=v` pair percent-decoded, re-encoded with
-/// RFC 3986 (`+` is a literal plus, not a space), sorted by key then value, joined with `&`.
+/// The canonical form of a query string: every `k=v` pair decoded exactly as the hub's query
+/// parser decodes it (`application/x-www-form-urlencoded`: `+` is a space, then percent-decoding,
+/// then UTF-8 with replacement), re-encoded with RFC 3986 (a space is `%20`, a plus `%2B`),
+/// sorted by key then value, joined with `&`. So two queries sign alike exactly when the hub
+/// reads them alike (`a+b` and `a%20b` are one value; `a%2Bb` is another).
 pub fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
@@ -147,7 +159,8 @@ pub fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             let enc = |s: &str| {
-                let raw: Vec<u8> = percent_decode_str(s).collect();
+                let spaced = s.replace('+', " ");
+                let raw: Vec<u8> = percent_decode_str(&spaced).collect();
                 utf8_percent_encode(&String::from_utf8_lossy(&raw), NOT_UNRESERVED).to_string()
             };
             (enc(k), enc(v))
@@ -188,14 +201,20 @@ pub fn verify(key: &Verifier, canonical: &str, signature_hex: &str) -> Result<()
     m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)
 }
 
-/// Accepts `timestamp` if it is within ±[`WINDOW_SECS`] of `now` (both unix seconds).
+/// Accepts `timestamp` if it is within ±[`WINDOW_SECS`] of `now` (both unix seconds). Any
+/// `i64` is answered without overflow (`i64::MIN` once wrapped to "inside the window" in
+/// release builds and panicked in debug ones).
 pub fn check_window(timestamp: i64, now: i64) -> Result<(), AuthError> {
-    let skew_secs = timestamp.saturating_sub(now);
-    if skew_secs.abs() > WINDOW_SECS {
-        Err(AuthError::ClockSkew { skew_secs })
+    if timestamp.abs_diff(now) > WINDOW_SECS.unsigned_abs() {
+        Err(AuthError::ClockSkew { skew_secs: timestamp.saturating_sub(now) })
     } else {
         Ok(())
     }
+}
+
+/// Whether two unix times are within the window of each other (no overflow for any `i64`).
+fn within_window(a: i64, b: i64) -> bool {
+    a.abs_diff(b) <= WINDOW_SECS.unsigned_abs()
 }
 
 /// `Authorization: MOSAICFS-HMAC-SHA256 Credential=<id>, Timestamp=<unix>, Signature=<hex>`.
@@ -281,10 +300,10 @@ impl ReplayGuard {
     /// Records the request; `Err(Replay)` if it was seen within the window.
     pub fn check_and_record(&mut self, header: &AuthHeader, now: i64) -> Result<(), AuthError> {
         if self.seen.len() > 10_000 {
-            self.seen.retain(|_, ts| (now - *ts).abs() <= WINDOW_SECS);
+            self.seen.retain(|_, ts| within_window(now, *ts));
         }
         let key = (header.credential.to_string(), header.signature.clone());
-        if self.seen.get(&key).is_some_and(|ts| (now - *ts).abs() <= WINDOW_SECS) {
+        if self.seen.get(&key).is_some_and(|ts| within_window(now, *ts)) {
             return Err(AuthError::Replay);
         }
         self.seen.insert(key, header.timestamp);
@@ -342,9 +361,54 @@ mod tests {
         assert_eq!(canonical_query(""), "");
         assert_eq!(canonical_query("b=2&a=1&a=0"), "a=0&a=1&b=2");
         assert_eq!(canonical_query("q=a%20b&flag"), "flag=&q=a%20b");
-        assert_eq!(canonical_query("q=a+b"), "q=a%2Bb", "+ is a literal plus");
+        assert_eq!(canonical_query("q=a+b"), "q=a%20b", "+ is a space, as the hub decodes it");
+        assert_eq!(canonical_query("q=a+b"), canonical_query("q=a%20b"));
+        assert_eq!(canonical_query("q=a%2Bb"), "q=a%2Bb", "an encoded plus stays a plus");
         assert_eq!(canonical_query("path=%2fx%2Fy~z"), "path=%2Fx%2Fy~z");
         assert_eq!(canonical_query("n=%C3%A9"), canonical_query("n=\u{e9}"));
+    }
+
+    #[test]
+    fn the_canonical_query_is_what_the_hub_decodes() {
+        // The hub reads queries with serde_urlencoded (axum's `Query`). Two query strings must
+        // sign alike exactly when it reads them as the same pairs.
+        let decoded = |q: &str| {
+            let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap();
+            pairs.sort();
+            pairs
+        };
+        let queries = [
+            "q=a+b",
+            "q=a%20b",
+            "q=a%2Bb",
+            "q=a%2bb",
+            "q=+",
+            "q=%2B",
+            "k+y=v",
+            "k%20y=v",
+            "a=%FF",
+            "a=%EF%BF%BD",
+            "x=%C3%A9&x=%c3%a9",
+            "x=1&y",
+            "y=&x=1",
+            "n=%",
+            "n=%25",
+            "path=%2Fa%2Fb",
+            "path=/a/b",
+        ];
+        for a in queries {
+            for b in queries {
+                assert_eq!(
+                    canonical_query(a) == canonical_query(b),
+                    decoded(a) == decoded(b),
+                    "{a:?} vs {b:?}: canonical {:?} / {:?}, decoded {:?} / {:?}",
+                    canonical_query(a),
+                    canonical_query(b),
+                    decoded(a),
+                    decoded(b)
+                );
+            }
+        }
     }
 
     #[test]
@@ -393,6 +457,30 @@ mod tests {
             "MOSAICFS-HMAC-SHA256 Credential=MFSABCDEFGHIJKLMNOPQ, Timestamp=x, Signature=00",
         ] {
             assert!(matches!(AuthHeader::parse(bad), Err(AuthError::MalformedHeader(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_outside_the_window_without_overflow() {
+        let now = 1_764_000_000;
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0, now - 301, now + 301] {
+            assert!(
+                matches!(check_window(ts, now), Err(AuthError::ClockSkew { .. })),
+                "{ts} is outside the window"
+            );
+        }
+        assert_eq!(check_window(i64::MIN, i64::MAX), Err(AuthError::ClockSkew { skew_secs: i64::MIN }));
+        assert_eq!(check_window(i64::MAX, i64::MIN), Err(AuthError::ClockSkew { skew_secs: i64::MAX }));
+        assert_eq!(check_window(now - 300, now), Ok(()));
+        assert_eq!(check_window(now + 300, now), Ok(()));
+
+        // The replay guard's arithmetic holds for any recorded timestamp too.
+        let key = derive_verifier(&Secret::generate(), &fast_kdf()).unwrap();
+        let mut guard = ReplayGuard::default();
+        for ts in [i64::MIN, i64::MAX] {
+            let h = AuthHeader::sign(&AccessKeyId::generate(), &key, "GET", "/x", "", ts, b"");
+            assert_eq!(guard.check_and_record(&h, now), Ok(()));
+            assert_eq!(guard.check_and_record(&h, now), Ok(()), "a far-off timestamp is not remembered");
         }
     }
 

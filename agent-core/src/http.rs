@@ -8,7 +8,7 @@
 //!   the person joining a node (trust on first use, like SSH). Nothing is sent over it.
 //!
 //! The handshake's signatures are still verified against the presented certificate's key, so a
-//! peer must hold the private key of the pinned certificate.
+//! peer must hold the private key of the pinned certificate. No client follows redirects.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,7 +118,12 @@ fn build(expected: Option<String>, timeouts: Timeouts) -> Result<(reqwest::Clien
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
-    let builder = reqwest::Client::builder().use_preconfigured_tls(tls).tcp_nodelay(true);
+    // No redirects: a peer (the hub, another agent) answers for itself; a redirect could
+    // send the request, with its token or signature, somewhere else.
+    let builder = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none());
     let builder = match timeouts {
         Timeouts::Api => builder.connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(60)),
         Timeouts::Transfer => builder.connect_timeout(Duration::from_secs(3)),
@@ -171,6 +176,45 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "node")]
+    #[tokio::test]
+    async fn pinned_clients_follow_no_redirects() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let id = crate::tls::identity(dir.path(), "peer", "localhost").unwrap();
+        let followed = Arc::new(AtomicUsize::new(0));
+        let hits = followed.clone();
+        let app = axum::Router::new()
+            .route(
+                "/start",
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, "/elsewhere")])
+                }),
+            )
+            .route(
+                "/elsewhere",
+                axum::routing::get(move || {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async { "followed" }
+                }),
+            );
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(id.cert_pem.clone(), id.key_pem.clone())
+            .await
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = axum_server::from_tcp_rustls(listener, rustls).unwrap();
+        tokio::spawn(server.serve(app.into_make_service()));
+        for client in
+            [pinned_client(&id.fingerprint).unwrap(), pinned_transfer_client(&id.fingerprint).unwrap()]
+        {
+            let resp = client.get(format!("https://127.0.0.1:{port}/start")).send().await.unwrap();
+            assert_eq!(resp.status(), 302);
+        }
+        assert_eq!(followed.load(Ordering::SeqCst), 0, "the redirect was not followed");
+    }
 
     #[test]
     fn fingerprints_normalize() {

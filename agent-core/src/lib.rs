@@ -25,6 +25,10 @@
 //!   (feature `node`) and the client that fetches and verifies them.
 //! - [`transfer_token`] — hub-signed EdDSA tokens for agent-to-agent transfers.
 //! - [`tls`] — self-signed TLS identities (hub listener, transfer server) and atomic key files.
+//! - [`net_guard`] — what one peer can hold of a listener: connections per address, and a
+//!   peer that stops reading dropped (feature `listen`, part of `node`; the hub uses it too).
+//! - [`private_files`] — the data directory 0700, stores, keys, secrets and logs 0600, whatever
+//!   the umask; atomic writes that never reuse a stale temp file.
 //! - [`secrets`] — the node secret in the OS keychain, a 0600 file or the environment.
 //! - [`store`] — the embedded SQLite document store (one writer, WAL, numbered migrations).
 //! - [`commands`] — runs the commands the hub sends this node (its changes feed) and answers
@@ -71,8 +75,11 @@ pub mod label_cache;
 pub mod labels;
 #[cfg(all(feature = "node", unix))]
 pub mod mount;
+#[cfg(feature = "listen")]
+pub mod net_guard;
 #[cfg(feature = "node")]
 pub mod node;
+pub mod private_files;
 #[cfg(all(feature = "node", unix))]
 pub mod remote;
 #[cfg(feature = "node")]

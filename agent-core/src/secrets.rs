@@ -7,8 +7,7 @@
 //! prompt), so they run on a plain thread with a timeout; call these functions from blocking
 //! code (`spawn_blocking` in async code).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,19 +161,9 @@ fn read_with(r: &SecretRef, store: Option<Arc<CredentialStore>>) -> Result<Secre
 fn write_file(path: &Path, value: &str) -> Result<(), SecretError> {
     let err = |p: &Path, e: std::io::Error| SecretError::File { path: p.to_owned(), message: e.to_string() };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| err(dir, e))?;
+        crate::private_files::make_private_dir(dir).map_err(|e| err(dir, e))?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| err(&tmp, e))?;
-    f.write_all(format!("{value}\n").as_bytes()).and_then(|_| f.sync_all()).map_err(|e| err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err(path, e))
+    crate::private_files::write_private(path, format!("{value}\n").as_bytes()).map_err(|e| err(path, e))
 }
 
 fn read_file(path: &Path) -> Result<String, SecretError> {

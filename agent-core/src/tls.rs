@@ -2,8 +2,6 @@
 //! listener, each agent's transfer server) whose SHA-256 fingerprint peers pin (ARCHITECTURE
 //! §6.5), written atomically, private keys with mode 0600.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -19,22 +17,12 @@ fn err(path: &Path, message: impl ToString) -> KeyFileError {
     KeyFileError { path: path.to_owned(), message: message.to_string() }
 }
 
-/// Writes `bytes` to `path` (mode 0600 when `private`, else 0644) through a temp file and a
-/// rename, so a crash leaves the old file or the new one, never half of one.
+/// Writes `bytes` to `path` (mode 0600 when `private`, else 0644) through a fresh temp file and
+/// a rename ([`crate::private_files::write_atomic`]), so a crash leaves the old file or the new
+/// one, never half of one, and a stale temp file's mode never carries over.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), KeyFileError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(if private { 0o600 } else { 0o644 })
-        .open(&tmp)
-        .map_err(|e| err(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err(path, e))
+    let mode = if private { crate::private_files::FILE_MODE } else { 0o644 };
+    crate::private_files::write_atomic(path, bytes, mode).map_err(|e| err(path, e))
 }
 
 /// A listener's certificate and key (PEM) and the certificate's SHA-256 fingerprint.

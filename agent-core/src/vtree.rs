@@ -14,7 +14,8 @@
 //!    itself), every active file below the source, each under its own name;
 //! 3. each candidate file runs through the pipeline (its path below the source prefix is what
 //!    `glob` and `regex` see); a file reached through two mounts is listed once;
-//! 4. name collisions: `last_write_wins` keeps the newest mtime (then the smaller file id);
+//! 4. name collisions: `last_write_wins` keeps the newest mtime, capped at the hub's receipt of
+//!    the revision + 5 min (then the smaller file id);
 //!    `suffix_node_id` keeps the oldest under the plain name and renames the others
 //!    `stem (node_id).ext` (then `stem (node_id 2).ext`, ...). If the colliding files come from
 //!    mounts with different policies, `suffix_node_id` applies. A file named like a directory
@@ -465,7 +466,11 @@ fn settle_names(mut admitted: Vec<Admitted>, taken: &BTreeMap<String, Entry>) ->
         let lww = group.iter().all(|a| a.policy == ConflictPolicy::LastWriteWins);
         if lww {
             // Newest first; the others are hidden.
-            group.sort_by(|a, b| b.file.mtime.cmp(&a.file.mtime).then_with(|| a.file.id.cmp(&b.file.id)));
+            // The newest by `min(mtime, hub receipt + 5 min)`: a far-future mtime cannot win
+            // forever (mtimes are kept as pushed: odd clocks exist).
+            group.sort_by(|a, b| {
+                b.file.ordering_time().cmp(&a.file.ordering_time()).then_with(|| a.file.id.cmp(&b.file.id))
+            });
             group.truncate(1);
         } else {
             // Oldest keeps the plain name.

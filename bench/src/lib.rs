@@ -140,6 +140,7 @@ impl DocGen {
             status: FileStatus::Active,
             first_seen: self.first_seen,
             deleted_at: None,
+            received_at: None,
         }
     }
 

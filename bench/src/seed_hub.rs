@@ -31,14 +31,18 @@ pub fn run(args: &SeedHubArgs) -> Result<()> {
         if page.is_empty() {
             break;
         }
-        let docs: Vec<serde_json::Value> = page
-            .iter()
-            .map(|f| serde_json::to_value(agent_core::doc::Document::File(f.clone())))
-            .collect::<Result<_, _>>()?;
-        let n = docs.len();
-        let results = hub.apply_pushed(docs, agent_core::doc::now(), &|_| Ok(()))?;
-        if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-            bail!("refused: {e}");
+        let n = page.len();
+        // Each node's files as that node pushes them (the hub checks the signer owns them).
+        let mut by_node: std::collections::BTreeMap<_, Vec<serde_json::Value>> = Default::default();
+        for f in &page {
+            let doc = serde_json::to_value(agent_core::doc::Document::File(f.clone()))?;
+            by_node.entry(f.source.node_id.clone()).or_default().push(doc);
+        }
+        for (node, docs) in by_node {
+            let results = hub.apply_pushed(docs, agent_core::doc::now(), &node)?;
+            if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+                bail!("refused: {e}");
+            }
         }
         total += n;
         after = last;

@@ -12,6 +12,28 @@ pub const ROTATE_BYTES: usize = 50 * 1024 * 1024;
 pub const ROTATE_KEEP: usize = 5;
 
 /// Changes the level of the running process.
+/// The rotated JSON log: 0600 whatever the umask (logs name files and paths, ARCHITECTURE §6.6),
+/// in a directory created 0700 when missing. Files left by an older build are made 0600 too.
+fn private_log_file(dir: &Path) -> anyhow::Result<file_rotate::FileRotate<file_rotate::suffix::AppendCount>> {
+    use agent_core::private_files;
+    use std::os::unix::fs::OpenOptionsExt;
+    private_files::create_dirs(dir).with_context(|| format!("creating log directory {}", dir.display()))?;
+    let path = dir.join("mosaicfs.log");
+    for n in 0..=ROTATE_KEEP {
+        let file = if n == 0 { path.clone() } else { dir.join(format!("mosaicfs.log.{n}")) };
+        private_files::restrict(&file).with_context(|| format!("making {} private", file.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).create(true).append(true).mode(private_files::FILE_MODE);
+    Ok(file_rotate::FileRotate::new(
+        path,
+        file_rotate::suffix::AppendCount::new(ROTATE_KEEP),
+        file_rotate::ContentLimit::BytesSurpassed(ROTATE_BYTES),
+        file_rotate::compression::Compression::None,
+        Some(options),
+    ))
+}
+
 #[derive(Clone)]
 pub struct LevelHandle(reload::Handle<EnvFilter, Registry>);
 
@@ -38,15 +60,7 @@ pub fn init(level: &str, file_dir: Option<&Path>) -> anyhow::Result<(LevelHandle
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).boxed();
     let (file_layer, guard) = match file_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating log directory {}", dir.display()))?;
-            let rotate = file_rotate::FileRotate::new(
-                dir.join("mosaicfs.log"),
-                file_rotate::suffix::AppendCount::new(ROTATE_KEEP),
-                file_rotate::ContentLimit::BytesSurpassed(ROTATE_BYTES),
-                file_rotate::compression::Compression::None,
-                None,
-            );
+            let rotate = private_log_file(dir)?;
             let (writer, guard) = tracing_appender::non_blocking(rotate);
             let layer =
                 tracing_subscriber::fmt::layer().json().with_writer(writer).with_current_span(true).boxed();

@@ -13,7 +13,11 @@ use axum::response::Response;
 
 use crate::credentials;
 use crate::error::{ApiError, ErrorCode};
+use crate::limits;
 use crate::state::AppState;
+
+/// How long a signed request may take to get its turn in the body budget, and to send its body.
+const BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who signed an agent request.
 #[derive(Clone, Debug)]
@@ -80,12 +84,23 @@ pub async fn require_signature(
         }
         _ => return Err(ApiError::Forbidden),
     };
-    let key = agent_core::auth::Verifier::from_hex(&cred.verifier).ok_or_else(|| {
-        ApiError::Internal(format!("credential {} has a malformed verifier", cred.access_key_id))
-    })?;
+    let key = state.vault.signing_key(&cred)?;
 
     let (mut parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.map_err(|_| ApiError::TooLarge)?;
+    // Bounded before a byte is hashed: the route's cap (413 at once when announced larger), a
+    // share of the hub-wide budget for bodies not yet verified, and a time limit to send it.
+    let cap = limits::agent_body_cap(parts.uri.path());
+    limits::check_announced(&parts.headers, cap)?;
+    let announced = limits::content_length(&parts.headers)?.map_or(cap, |n| n as usize);
+    let kib = (announced.min(cap) / 1024 + 1) as u32;
+    let _budget = tokio::time::timeout(BODY_WAIT, state.agent_bodies.clone().acquire_many_owned(kib))
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = tokio::time::timeout(BODY_WAIT, axum::body::to_bytes(body, cap))
+        .await
+        .map_err(|_| ApiError::BadRequest("the request body did not arrive in time".into()))?
+        .map_err(|_| ApiError::TooLarge)?;
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();

@@ -76,10 +76,55 @@ pub fn issue(keys: &JwtKeys, access_key_id: &str, now: i64) -> Result<(String, C
     Ok((token, claims))
 }
 
-/// A request authenticated by a valid, unrevoked session token.
+/// `meta` keys of the moment a credential was last disabled: `session_floor:{access_key_id}` →
+/// unix seconds. Sessions issued at or before it stay refused even if the credential is enabled
+/// again (a token of a disabled credential never comes back to life).
+pub const SESSION_FLOOR_PREFIX: &str = "session_floor:";
+
+/// Records that `key`'s sessions issued until now are over (its credential was disabled).
+pub async fn end_sessions_of(
+    store: &agent_core::store::Store,
+    key: &agent_core::ids::AccessKeyId,
+    now: i64,
+) -> Result<(), ApiError> {
+    let meta_key = format!("{SESSION_FLOOR_PREFIX}{key}");
+    store.run(move |s| s.meta_set(&meta_key, &now.to_string())).await?;
+    Ok(())
+}
+
+/// A request authenticated by a valid, unrevoked session token whose credential still exists,
+/// is enabled and is an admin.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub claims: Claims,
+}
+
+impl Session {
+    /// Whether this session still holds: not logged out, and its credential still exists, is
+    /// enabled, is an admin and was not disabled after the token was issued. Checked on every
+    /// request (the extractor) and while a stream is open (`/api/changes/stream`).
+    pub async fn check(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+        let revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&claims.jti);
+        if revoked {
+            return Err(ApiError::Unauthorized);
+        }
+        let key: agent_core::ids::AccessKeyId = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
+        let id = agent_core::ids::CredentialId::for_key(&key);
+        let floor_key = format!("{SESSION_FLOOR_PREFIX}{key}");
+        let (cred, floor) =
+            state.store.run(move |s| Ok((s.get(&id.into())?, s.meta_get(&floor_key)?))).await?;
+        let live = match cred {
+            Some(agent_core::doc::Document::Credential(c)) => {
+                c.enabled && c.role == agent_core::doc::CredentialRole::Admin
+            }
+            _ => false,
+        };
+        let floor: Option<i64> = floor.and_then(|f| f.parse().ok());
+        if !live || floor.is_some_and(|f| claims.iat <= f) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -96,10 +141,7 @@ impl FromRequestParts<AppState> for Session {
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &state.jwt.decoding, &validation)
             .map_err(|_| ApiError::Unauthorized)?;
-        let revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&data.claims.jti);
-        if revoked {
-            return Err(ApiError::Unauthorized);
-        }
+        Session::check(state, &data.claims).await?;
         Ok(Session { claims: data.claims })
     }
 }

@@ -1,36 +1,36 @@
-//! Credential records in the hub store: create (the secret is returned once and never stored),
-//! look up, and verify a secret. Argon2id runs on the blocking pool.
+//! Credential records in the hub store: create (the secret is returned once and never stored;
+//! the verifier is sealed by the [`Vault`]), look up. Argon2id runs in the vault, on the
+//! blocking pool under a bound.
 
-use agent_core::auth::{derive_verifier, new_kdf_params, Secret, Verifier};
+use agent_core::auth::{new_kdf_params, Secret};
 use agent_core::doc::{self, CredentialDoc, CredentialRole, Document};
 use agent_core::ids::{AccessKeyId, CredentialId, NodeId, Rev};
 use agent_core::store::Store;
 pub use agent_core::wire::credentials::CredentialView;
 
 use crate::error::ApiError;
+use crate::vault::Vault;
 
-/// Makes a credential and stores its verifier; returns the secret (shown once).
+/// Makes a credential and stores its verifier, sealed; returns the secret (shown once).
 pub async fn create(
     store: &Store,
+    vault: &Vault,
     name: String,
     role: CredentialRole,
     node_id: Option<NodeId>,
 ) -> Result<(CredentialDoc, Secret), ApiError> {
     let secret = Secret::generate();
     let kdf = new_kdf_params();
-    let (s, k) = (secret.clone(), kdf.clone());
-    let verifier = tokio::task::spawn_blocking(move || derive_verifier(&s, &k))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let verifier = vault.derive(secret.clone(), kdf.clone()).await?;
     let key = AccessKeyId::generate();
+    let sealed = vault.seal(&key, &verifier);
     let cred = CredentialDoc {
         id: CredentialId::for_key(&key),
         rev: Rev::NONE,
         access_key_id: key,
         name,
         kdf,
-        verifier: verifier.to_hex(),
+        verifier: sealed,
         enabled: true,
         role,
         node_id,
@@ -60,22 +60,6 @@ pub async fn list(store: &Store) -> Result<Vec<CredentialDoc>, ApiError> {
             _ => None,
         })
         .collect())
-}
-
-/// Whether `secret` is this credential's (constant-time compare, Argon2id off the runtime).
-pub async fn secret_matches(cred: &CredentialDoc, secret: Secret) -> Result<bool, ApiError> {
-    let kdf = cred.kdf.clone();
-    let Some(stored) = Verifier::from_hex(&cred.verifier) else {
-        return Err(ApiError::Internal(format!(
-            "credential {} has a malformed verifier",
-            cred.access_key_id
-        )));
-    };
-    let derived = tokio::task::spawn_blocking(move || derive_verifier(&secret, &kdf))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(derived.matches(&stored))
 }
 
 /// Disables every enabled credential bound to `node` (soft delete of a node); returns how many.

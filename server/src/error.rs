@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Something this request needs is not reachable now (another node): the message says what.
     #[error("{0}")]
     Unavailable(String),
+    /// Too much in flight now (bodies waiting for their signature check): retry shortly.
+    #[error("busy; retry shortly")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::NotImplemented(_) => ErrorCode::NotImplemented,
             ApiError::Unavailable(_) => ErrorCode::NodeUnavailable,
+            ApiError::Busy => ErrorCode::Busy,
             ApiError::Internal(_) => ErrorCode::Unavailable,
         }
     }
@@ -96,6 +100,9 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
             }
+        }
+        if let ApiError::Busy = self {
+            resp.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         }
         resp
     }

@@ -24,6 +24,18 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     write_new(path, bytes, true)
 }
 
+/// The data directory (hub.db, keys, secrets) is 0700 whatever the umask (ARCHITECTURE §6.6).
+pub fn make_data_dir_private(data_dir: &Path) -> Result<(), KeyError> {
+    match agent_core::private_files::make_private_dir(data_dir) {
+        Ok(Some(was)) => {
+            tracing::warn!(data_dir = %data_dir.display(), was = format!("{was:o}"), "the data directory was open to others; it is now 0700");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(err(data_dir, format!("cannot make the data directory private (0700): {e}"))),
+    }
+}
+
 /// The 32-byte HS256 key for people's JWTs: `{data_dir}/hub/jwt.key`.
 pub fn jwt_key(data_dir: &Path) -> Result<Vec<u8>, KeyError> {
     let path = data_dir.join("hub/jwt.key");

@@ -11,6 +11,9 @@
 //! - [`state`] — `AppState` and the login rate limiter.
 //! - [`error`] — `ApiError`: every failure is a 4xx (or 503) with a JSON body.
 //!
+//! - [`vault`] — credential verifiers sealed at rest (`hub/verifier.key`), Argon2id under a
+//!   small bound.
+//! - [`limits`] — body caps checked before reading (login, signed agent requests).
 //! - [`liveness`] — marks nodes observed offline after a silence.
 //! - [`local_agent`] — the node credential of the agent that `mosaicfs up` runs in-process.
 
@@ -19,10 +22,12 @@ pub mod auth;
 pub mod credentials;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod liveness;
 pub mod local_agent;
 pub mod routes;
 pub mod state;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +40,12 @@ use agent_core::store::{Store, StoreError};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The hub listener's bounds per client address (ARCHITECTURE §7.1): open connections (a
+/// browser uses a few, an agent two or three), and how long a write may wait for a client
+/// that reads nothing before the connection is dropped.
+pub const LISTENER_LIMITS: agent_core::net_guard::Limits =
+    agent_core::net_guard::Limits { connections_per_peer: 256, stall: std::time::Duration::from_secs(30) };
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -94,6 +105,7 @@ pub struct ServerHandle {
     liveness: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     store: Store,
+    vault: Arc<vault::Vault>,
 }
 
 impl ServerHandle {
@@ -112,21 +124,24 @@ impl ServerHandle {
 /// serves the API over TLS.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let dir = config.data_dir.clone();
-    let (store, jwt_key, transfer, tls, first_admin_needed, revoked) =
+    let (store, jwt_key, transfer, tls, first_admin_needed, revoked, vault) =
         tokio::task::spawn_blocking(move || {
+            keys::make_data_dir_private(&dir)?;
             let store = Store::open_hub(&dir.join("hub.db"))?;
+            let vault = Arc::new(vault::load(&dir, &store)?);
             let jwt = keys::jwt_key(&dir)?;
             let transfer = keys::transfer_signer(&dir)?;
             let tls = keys::tls_identity(&dir, "hub", &agent_core::host::hostname())?;
             let no_credentials = store.list_type(DocType::Credential)?.is_empty();
             let revoked = auth::load_revoked(&store, chrono::Utc::now().timestamp())?;
-            Ok::<_, ServerError>((store, jwt, transfer, tls, no_credentials, revoked))
+            Ok::<_, ServerError>((store, jwt, transfer, tls, no_credentials, revoked, vault))
         })
         .await
         .map_err(|e| ServerError::Other(e.to_string()))??;
 
     ensure_root_directory(&store).await?;
-    let first_admin = if first_admin_needed { Some(make_first_admin(&store, &config).await?) } else { None };
+    let first_admin =
+        if first_admin_needed { Some(make_first_admin(&store, &vault, &config).await?) } else { None };
 
     let mut state = state::AppState::new(
         store.clone(),
@@ -136,6 +151,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         transfer,
     );
     state.local = config.local_node.clone().map(Arc::new);
+    state.vault = vault.clone();
     state.listings = Arc::new(agent_core::vtree::Listings::new(state.labels.clone(), config.readdir_ttl));
     state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -147,13 +163,26 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     listener.set_nonblocking(true).map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, rustls)
+    // What one client address can hold: connections, and writes to a client that reads nothing.
+    let guard = agent_core::net_guard::Guard::new(LISTENER_LIMITS);
+    let server = axum_server::from_tcp(listener)
         .map_err(|source| ServerError::Listen { addr: config.listen, source })?
+        .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(guard))
+        .first_request_timeout(std::time::Duration::from_secs(30))
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app));
     tracing::info!(operation = "server.start", %addr, fingerprint = %tls.fingerprint, "control plane listening (HTTPS)");
     let liveness = liveness::spawn(store.clone(), config.offline_after);
-    Ok(ServerHandle { addr, cert_fingerprint: tls.fingerprint, first_admin, handle, liveness, task, store })
+    Ok(ServerHandle {
+        addr,
+        cert_fingerprint: tls.fingerprint,
+        first_admin,
+        handle,
+        liveness,
+        task,
+        store,
+        vault,
+    })
 }
 
 /// The root virtual directory (`dir::root`) exists from the first start.
@@ -171,10 +200,11 @@ async fn ensure_root_directory(store: &Store) -> Result<(), ServerError> {
 
 async fn make_first_admin(
     store: &Store,
+    vault: &vault::Vault,
     config: &ServerConfig,
 ) -> Result<(AccessKeyId, Secret, String), ServerError> {
     let (cred, secret) =
-        credentials::create(store, "admin (first start)".into(), CredentialRole::Admin, None)
+        credentials::create(store, vault, "admin (first start)".into(), CredentialRole::Admin, None)
             .await
             .map_err(|e| ServerError::Other(e.to_string()))?;
     let path = config.data_dir.join("secrets/admin.secret");

@@ -64,6 +64,7 @@ impl ServerHandle {
             None => {
                 let (cred, secret) = credentials::create(
                     &self.store,
+                    &self.vault,
                     "this machine (mosaicfs up)".into(),
                     CredentialRole::Node,
                     Some(node.clone()),

@@ -92,6 +92,11 @@ impl MountedUp {
         }
     }
 
+    /// The PID of the running `mosaicfs up`.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.pid)
+    }
+
     /// The typed API client of this node's hub, logged in as the admin (once per launch).
     pub fn api(&mut self) -> &agent_core::api::ApiClient {
         if self.api.is_none() {

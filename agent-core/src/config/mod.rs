@@ -180,7 +180,8 @@ pub fn load_or_create_node_id(path: &Path) -> Result<NodeId, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = NodeId::generate();
             let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            crate::private_files::create_dirs(dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
             let tmp = path.with_extension("tmp");
             let write = || -> std::io::Result<()> {
                 use std::io::Write;

@@ -318,6 +318,24 @@ mod tests {
         assert_eq!(Ask::from_request(&h, None).unwrap().expect, None);
     }
 
+    /// A file whose reads after the first wait until the test drops the gate's sender.
+    struct Gated {
+        file: std::fs::File,
+        gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Content for Gated {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            if offset > 0 {
+                let _ = self.gate.lock().map(|g| g.recv());
+            }
+            Content::read_at(&self.file, buf, offset)
+        }
+        fn file(&self) -> Option<&std::fs::File> {
+            Some(&self.file)
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stream_ends_with_the_digest_of_what_it_sent_or_breaks_off_when_the_file_changes() {
         use http_body_util::BodyExt;
@@ -337,14 +355,18 @@ mod tests {
         assert_eq!(trailers["digest"], want.as_str());
         assert_eq!(rx.recv().unwrap(), Ended::Sent { bytes: 599_000 });
 
-        // The file grows while it is read: the body ends in an error, not a trailer.
-        let file = std::fs::File::open(&path).unwrap();
+        // The file grows while it is read: the body ends in an error, not a trailer. The reader
+        // is held before its second chunk until the file has changed, so the change always
+        // lands mid-stream (the feeder may otherwise send all three chunks first).
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let file = Gated { file: std::fs::File::open(&path).unwrap(), gate: std::sync::Mutex::new(gate) };
         let p = plan(version, &ask(None, None, None)).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let mut body = stream(Box::new(file), p, Faults::default(), move |e| tx.send(e).unwrap());
         let first = body.frame().await.unwrap().unwrap();
         assert!(first.is_data());
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().set_len(700_000).unwrap();
+        drop(open_gate); // every later read goes on
         let mut broke = false;
         while let Some(frame) = body.frame().await {
             match frame {

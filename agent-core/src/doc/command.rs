@@ -88,6 +88,7 @@ impl CommandResultDoc {
         if self.id != CommandResultId::for_command(&self.command_id) {
             return Err(format!("_id must be command_result::{}", self.command_id.key()));
         }
+        super::bounds::text("message", self.message.as_deref().unwrap_or(""), super::bounds::MAX_TEXT_BYTES)?;
         match self.command_id.node() {
             Some(n) if n == self.node_id => Ok(()),
             _ => Err("the command is for another node".into()),

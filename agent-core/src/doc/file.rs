@@ -27,6 +27,23 @@ pub struct FileDoc {
     /// Set when `status` becomes `deleted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When the hub received this revision: the hub sets it on every push, whatever the agent
+    /// sent (absent in the writer's own store). `last_write_wins` compares
+    /// [`ordering_time`], so a far-future mtime cannot win forever (ARCHITECTURE §13.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// How far past the hub's receipt an mtime still counts as it is, for ordering.
+pub const MTIME_LEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// `min(mtime, received_at + 5 min)`: the time `last_write_wins` orders by. The mtime itself is
+/// kept and shown as pushed (cameras and archives have odd clocks).
+pub fn ordering_time(mtime: DateTime<Utc>, received_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match received_at.and_then(|r| r.checked_add_signed(MTIME_LEAD)) {
+        Some(cap) => mtime.min(cap),
+        None => mtime,
+    }
 }
 
 /// Where a file lives: the node and the absolute path on that node.
@@ -80,6 +97,14 @@ pub fn is_normalized_abs(p: &str) -> bool {
 
 impl FileDoc {
     pub(super) fn validate(&self) -> Result<(), String> {
+        super::bounds::path("source.export_path", &self.source.export_path)?;
+        super::bounds::name("name", &self.name)?;
+        if let Some(m) = &self.mime {
+            super::bounds::text("mime", m, super::bounds::MAX_SHORT_BYTES)?;
+        }
+        if self.inode.0 >= 1 << 63 {
+            return Err(format!("inode {} does not fit 63 bits", self.inode));
+        }
         let expected =
             FileSource::new(self.source.node_id.clone(), &self.source.export_path).ok_or_else(|| {
                 format!("source.export_path {:?} is not a normalized absolute path", self.source.export_path)

@@ -6,6 +6,7 @@
 //! still parse), and fields added later are `Option` or `#[serde(default)]`. Field-by-field
 //! ownership (who may write what) is documented in docs/ARCHITECTURE.md and enforced by the hub.
 
+pub mod bounds;
 mod command;
 mod credential;
 mod file;
@@ -18,7 +19,7 @@ mod vdir;
 
 pub use command::{Command, CommandDoc, CommandResultDoc, CommandStatus};
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
-pub use file::{is_normalized_abs, join_path, FileDoc, FileSource, FileStatus};
+pub use file::{is_normalized_abs, join_path, ordering_time, FileDoc, FileSource, FileStatus, MTIME_LEAD};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
 pub use node::{NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint};
 pub use notification::{
@@ -211,21 +212,19 @@ impl Document {
         each_variant!(self, d => d.rev = rev)
     }
 
-    /// Checks what serde cannot: deterministic ids agree with the fields they derive from.
+    /// Checks what serde cannot: deterministic ids agree with the fields they derive from, and
+    /// names, paths, text and lists are within [`bounds`].
     pub fn validate(&self) -> Result<(), InvalidDocument> {
         let bad = |reason: String| Err(InvalidDocument { id: self.id().to_string(), reason });
         match self {
             Document::File(f) => f.validate().or_else(bad),
             Document::VirtualDirectory(d) => d.validate().or_else(bad),
-            Document::Node(n) if n.id != crate::ids::NodeDocId::for_node(&n.node_id) => {
-                bad(format!("_id must be node::{}", n.node_id))
-            }
+            Document::Node(n) => n.validate().or_else(bad),
             Document::Credential(c) if c.id != crate::ids::CredentialId::for_key(&c.access_key_id) => {
                 bad(format!("_id must be credential::{}", c.access_key_id))
             }
-            Document::AgentStatus(s) if s.id != crate::ids::AgentStatusId::for_node(&s.node_id) => {
-                bad(format!("_id must be status::{}", s.node_id))
-            }
+            Document::AgentStatus(s) => s.validate().or_else(bad),
+            Document::UtilizationSnapshot(u) => u.validate().or_else(bad),
             Document::LabelAssignment(a) if a.id != crate::ids::LabelAssignmentId::for_file(&a.file_id) => {
                 bad(format!("_id must be label_file::{}", a.file_id.key()))
             }
@@ -236,11 +235,7 @@ impl Document {
             Document::Plugin(p) if p.id != crate::ids::PluginId::for_plugin(&p.node_id, &p.plugin_name) => {
                 bad(format!("_id must be plugin::{}::{}", p.node_id, p.plugin_name))
             }
-            Document::Annotation(a)
-                if a.id != crate::ids::AnnotationId::for_file(&a.file_id, &a.plugin_name) =>
-            {
-                bad(format!("_id must be annotation::{}::{}", a.file_id.key(), a.plugin_name))
-            }
+            Document::Annotation(a) => a.validate().or_else(bad),
             _ => Ok(()),
         }
     }

@@ -48,7 +48,57 @@ pub struct NodeDoc {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+impl TransferEndpoint {
+    /// Whether `endpoint` is an `https://host[:port]` URL and nothing more (no credentials, path,
+    /// query or fragment): other agents send tokens there, over TLS only.
+    pub fn is_valid_endpoint(endpoint: &str) -> bool {
+        reqwest::Url::parse(endpoint).is_ok_and(|u| {
+            u.scheme() == "https"
+                && u.host().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+        })
+    }
+}
+
 impl NodeDoc {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.id != NodeDocId::for_node(&self.node_id) {
+            return Err(format!("_id must be node::{}", self.node_id));
+        }
+        use super::bounds::{list, name, path, text, MAX_SHORT_BYTES};
+        // A display name the hub lets people edit (1-200 characters); bounded, never NUL.
+        text("friendly_name", &self.friendly_name, 1024)?;
+        name("hostname", &self.hostname)?;
+        text("agent_version", &self.agent_version, MAX_SHORT_BYTES)?;
+        text("platform.os", &self.platform.os, MAX_SHORT_BYTES)?;
+        text("platform.arch", &self.platform.arch, MAX_SHORT_BYTES)?;
+        list("capabilities", &self.capabilities, 256)?;
+        for c in &self.capabilities {
+            text("capabilities[]", c, MAX_SHORT_BYTES)?;
+        }
+        list("watch_paths", &self.watch_paths, 4096)?;
+        for p in &self.watch_paths {
+            path("watch_paths[]", p)?;
+        }
+        list("network_mounts", &self.network_mounts, 256)?;
+        for m in &self.network_mounts {
+            text("network_mounts[].mount_id", &m.mount_id, MAX_SHORT_BYTES)?;
+            path("network_mounts[].remote_base_export_path", &m.remote_base_export_path)?;
+            path("network_mounts[].local_mount_path", &m.local_mount_path)?;
+        }
+        if let Some(t) = &self.transfer {
+            if t.endpoint.len() > 2048 || !TransferEndpoint::is_valid_endpoint(&t.endpoint) {
+                return Err(format!("transfer.endpoint {:?} is not an https://host:port URL", t.endpoint));
+            }
+            text("transfer.cert_fingerprint", &t.cert_fingerprint, MAX_SHORT_BYTES)?;
+        }
+        Ok(())
+    }
+
     /// The hub's merge of an agent push (DESIGN §3): the agent-owned fields of `self` (the
     /// pushed document) with the hub-owned fields of `stored` (the merged document the hub
     /// holds, if any), seen online at `now`. `_rev` is left for the caller.

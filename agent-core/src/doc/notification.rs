@@ -80,6 +80,15 @@ impl NotificationDoc {
         if self.id != expected {
             return Err(format!("_id must be {expected}"));
         }
+        use super::bounds::{list, text, MAX_SHORT_BYTES, MAX_TEXT_BYTES};
+        text("condition_key", &self.condition_key, MAX_TEXT_BYTES)?;
+        text("title", &self.title, MAX_TEXT_BYTES)?;
+        text("message", &self.message, MAX_TEXT_BYTES)?;
+        list("actions", &self.actions, 16)?;
+        for a in &self.actions {
+            text("actions[].label", &a.label, MAX_SHORT_BYTES)?;
+            text("actions[].target", &a.target, MAX_TEXT_BYTES)?;
+        }
         Ok(())
     }
 }

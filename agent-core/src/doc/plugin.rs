@@ -92,3 +92,19 @@ pub enum AnnotationStatus {
     Ok,
     Error,
 }
+
+impl AnnotationDoc {
+    /// The largest annotation `data`, as JSON.
+    pub const MAX_DATA_BYTES: usize = 64 * 1024;
+
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.id != AnnotationId::for_file(&self.file_id, &self.plugin_name) {
+            return Err(format!("_id must be annotation::{}::{}", self.file_id.key(), self.plugin_name));
+        }
+        let data = serde_json::to_vec(&self.data).map(|v| v.len()).unwrap_or(usize::MAX);
+        if data > Self::MAX_DATA_BYTES {
+            return Err(format!("data is {data} bytes of JSON (at most {})", Self::MAX_DATA_BYTES));
+        }
+        super::bounds::text("error", self.error.as_deref().unwrap_or(""), super::bounds::MAX_TEXT_BYTES)
+    }
+}

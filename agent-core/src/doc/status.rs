@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{list, path, text, MAX_SHORT_BYTES, MAX_TEXT_BYTES};
 use crate::ids::{AgentStatusId, NodeId, PluginName, Rev, UtilizationId};
 
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -114,4 +115,50 @@ pub struct CacheUsage {
     pub bytes: u64,
     pub cap_bytes: u64,
     pub entries: u64,
+}
+
+impl AgentStatusDoc {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.id != AgentStatusId::for_node(&self.node_id) {
+            return Err(format!("_id must be status::{}", self.node_id));
+        }
+        if self.subsystems.len() > 64 {
+            return Err(format!("subsystems has {} entries (at most 64)", self.subsystems.len()));
+        }
+        for (name, s) in &self.subsystems {
+            text("subsystems key", name, MAX_SHORT_BYTES)?;
+            text("subsystems[].message", s.message.as_deref().unwrap_or(""), MAX_TEXT_BYTES)?;
+        }
+        list("watch_paths", &self.watch_paths, 4096)?;
+        for w in &self.watch_paths {
+            path("watch_paths[].path", &w.path)?;
+        }
+        list("recent_errors", &self.recent_errors, 50)?;
+        for e in &self.recent_errors {
+            text("recent_errors[].subsystem", &e.subsystem, MAX_SHORT_BYTES)?;
+            text("recent_errors[].message", &e.message, MAX_TEXT_BYTES)?;
+        }
+        list("available_plugins", &self.available_plugins, 256)
+    }
+}
+
+impl UtilizationSnapshotDoc {
+    /// The id is `utilization::{node_id}::{unix secs}` of this document's own node: a node
+    /// cannot write (or take) a snapshot id of another.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        let prefix = format!("utilization::{}::", self.node_id);
+        let bound = self
+            .id
+            .as_str()
+            .strip_prefix(&prefix)
+            .is_some_and(|secs| !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()));
+        if !bound {
+            return Err(format!("_id must be {prefix}{{unix secs}}"));
+        }
+        list("storage", &self.storage, 4096)?;
+        for s in &self.storage {
+            path("storage[].path", &s.path)?;
+        }
+        Ok(())
+    }
 }

@@ -71,3 +71,37 @@ fn file_source_splits_paths() {
         assert!(FileSource::new(n.clone(), bad).is_none(), "{bad}");
     }
 }
+
+#[test]
+fn a_node_advertises_only_an_https_transfer_endpoint() {
+    let node_doc = || {
+        fixtures::all()
+            .into_iter()
+            .find_map(|d| match d {
+                Document::Node(n) => Some(n),
+                _ => None,
+            })
+            .expect("a node fixture")
+    };
+    for good in ["https://10.0.0.2:7443", "https://[::1]:7443", "https://host.lan", "https://h:1/"] {
+        let mut n = node_doc();
+        n.transfer = Some(TransferEndpoint { endpoint: good.into(), cert_fingerprint: "ab".repeat(32) });
+        Document::Node(n).validate().unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    for bad in [
+        "http://10.0.0.2:7443",
+        "ftp://h:1",
+        "https://",
+        "https://user:pw@h:1",
+        "https://h:1/elsewhere",
+        "https://h:1/?x=1",
+        "https://h:1/#f",
+        "10.0.0.2:7443",
+        "",
+    ] {
+        let mut n = node_doc();
+        n.transfer = Some(TransferEndpoint { endpoint: bad.into(), cert_fingerprint: "ab".repeat(32) });
+        let err = Document::Node(n).validate().expect_err(bad);
+        assert!(err.reason.contains("transfer.endpoint"), "{bad}: {err}");
+    }
+}

@@ -238,6 +238,7 @@ impl Indexer {
             status: FileStatus::Active,
             first_seen: now,
             deleted_at: None,
+            received_at: None,
         }));
     }
 

@@ -30,22 +30,28 @@ pub enum Applied {
 }
 
 /// A document as received: its typed form (`None` for a tombstone) and the raw JSON.
-struct Incoming {
-    id: DocId,
-    doc_type: DocType,
-    rev: Rev,
-    doc: Option<Document>,
-    raw: serde_json::Value,
+pub(super) struct Incoming {
+    pub(super) id: DocId,
+    pub(super) doc_type: DocType,
+    pub(super) rev: Rev,
+    pub(super) doc: Option<Document>,
+    pub(super) raw: serde_json::Value,
 }
 
 fn parse_incoming(value: serde_json::Value) -> Result<Incoming, PutError> {
-    let id_text = value.get("_id").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    use crate::doc::bounds::{MAX_DOC_BYTES, MAX_REV};
+    let id_text: String =
+        value.get("_id").and_then(|v| v.as_str()).unwrap_or("?").chars().take(300).collect();
     let invalid = |reason: String| PutError::Invalid { id: id_text.clone(), reason };
     if !value.is_object() {
         return Err(invalid("not a JSON object".into()));
     }
-    let rev = value.get("_rev").and_then(|v| v.as_u64()).filter(|r| *r > 0);
-    let rev = Rev(rev.ok_or_else(|| invalid("_rev must be a positive integer".into()))?);
+    let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_DOC_BYTES {
+        return Err(invalid(format!("{size} bytes of JSON (at most {MAX_DOC_BYTES})")));
+    }
+    let rev = value.get("_rev").and_then(|v| v.as_u64()).filter(|r| (1..=MAX_REV).contains(r));
+    let rev = Rev(rev.ok_or_else(|| invalid(format!("_rev must be an integer from 1 to {MAX_REV}")))?);
     let doc_type = value
         .get("type")
         .and_then(|v| v.as_str())
@@ -64,39 +70,26 @@ fn parse_incoming(value: serde_json::Value) -> Result<Incoming, PutError> {
 }
 
 impl Store {
-    /// Applies documents pushed by an agent, in one transaction, with one result per document
-    /// in input order. `may_write` is the ownership check (DESIGN §3): it sees the pushed
-    /// document and, inside the same transaction, the stored one it would replace, and says why
-    /// the sender may not write it. `now` is the hub's time, recorded as the node's `last_seen`
-    /// when its node document is merged.
+    /// Applies documents pushed by the node `signer`, in one transaction, with one result per
+    /// document in input order. Each must pass [`super::admission::admit`] inside that
+    /// transaction (DESIGN §3, ARCHITECTURE §5.1): the signer owns it and the document it would
+    /// replace (a tombstone's owner is on record), an annotation is of the signer's own file,
+    /// a file's inode is no other's. `now` is the hub's time: the files' `received_at` and the
+    /// node's `last_seen` when its node document is merged.
     pub fn apply_pushed(
         &self,
         docs: Vec<serde_json::Value>,
         now: Timestamp,
-        may_write: &dyn Fn(&Document) -> Result<(), String>,
+        signer: &NodeId,
     ) -> Result<Vec<Result<Applied, PutError>>> {
         self.transaction(|tx, seq| {
+            let taken = super::admission::TakenInodes::of_directories(tx)?;
             Ok(docs
                 .into_iter()
                 .map(|value| {
-                    let incoming = parse_incoming(value)?;
-                    let not_owner = |reason| PutError::NotOwner { id: incoming.id.to_string(), reason };
-                    if let Some(doc) = &incoming.doc {
-                        may_write(doc).map_err(not_owner)?;
-                    }
-                    match stored_document(tx, &incoming.id)? {
-                        Some(stored) => may_write(&stored).map_err(not_owner)?,
-                        // A tombstone over a tombstone is harmless (and answered `stale`); a
-                        // tombstone for an unknown id has no owner to check.
-                        None if incoming.doc.is_none()
-                            && existing(tx, incoming.id.as_str())
-                                .map_err(rejected(&incoming.id))?
-                                .is_none() =>
-                        {
-                            return Err(not_owner("a tombstone for a document the hub does not hold".into()))
-                        }
-                        None => {}
-                    }
+                    let mut incoming = parse_incoming(value)?;
+                    super::admission::admit(tx, &incoming, signer, &taken)?;
+                    super::admission::stamp(&mut incoming, signer, now);
                     isolated(tx, seq, &incoming.id, |tx, seq| match &incoming.doc {
                         Some(Document::Node(node)) => merge_node(tx, seq, &incoming, node, now),
                         _ => apply_one(tx, seq, &incoming),
@@ -109,7 +102,7 @@ impl Store {
 
 /// The live stored document with this id, if any (an unparsable stored body counts as absent:
 /// whoever owns the id may repair it).
-fn stored_document(tx: &Transaction<'_>, id: &DocId) -> Result<Option<Document>, PutError> {
+pub(super) fn stored_document(tx: &Transaction<'_>, id: &DocId) -> Result<Option<Document>, PutError> {
     let body: Option<String> = tx
         .prepare_cached("SELECT body FROM docs WHERE id = ?1 AND deleted = 0")
         .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
@@ -312,7 +305,7 @@ fn isolated<T>(
     result
 }
 
-fn rejected(id: &DocId) -> impl Fn(rusqlite::Error) -> PutError + '_ {
+pub(super) fn rejected(id: &DocId) -> impl Fn(rusqlite::Error) -> PutError + '_ {
     move |e| PutError::Rejected { id: id.to_string(), reason: e.to_string() }
 }
 

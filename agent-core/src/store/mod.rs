@@ -9,6 +9,7 @@
 //! - Every write takes the next sequence number; a document keeps only its latest, so the
 //!   changes feed returns each changed document once.
 
+mod admission;
 mod apply;
 mod outbox;
 pub(crate) mod query;
@@ -115,15 +116,15 @@ impl Store {
     }
 
     fn open_with(path: &Path, hub: bool) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                source: rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                    Some(e.to_string()),
-                ),
-            })?;
-        }
+        // The database (and so its WAL and SHM files) is 0600 whatever the umask; missing
+        // directories are made 0700 (ARCHITECTURE §6.6).
+        crate::private_files::prepare_sqlite(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(e.to_string()),
+            ),
+        })?;
         let mut conn =
             Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         configure(&conn, WRITER_CACHE_KIB)
@@ -133,6 +134,7 @@ impl Store {
         schema::migrate(&mut conn)?;
         if hub {
             schema::enable_name_index(&mut conn)?;
+            schema::enable_hub_indexes(&mut conn)?;
         }
         Self::with_writer(Some(path.to_owned()), conn, hub)
     }

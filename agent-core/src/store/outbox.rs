@@ -114,12 +114,64 @@ impl Store {
             Ok(Some(Written { id: id.clone(), rev, seq: s }))
         })
     }
+
+    /// Gives this node's own file `id` a new random inode (the hub answered `inode_taken`:
+    /// another file or directory holds the old one) at the next revision, with a new seq, so it
+    /// is pushed again. `None` when the file is not this node's own or is gone.
+    pub fn reinode(&self, id: &crate::ids::FileId) -> Result<Option<(Written, crate::ids::Inode)>> {
+        self.transaction(|tx, seq| {
+            let row: Option<(i64, String)> = tx
+                .prepare_cached("SELECT rev, body FROM docs WHERE id = ?1 AND origin = 0 AND deleted = 0")?
+                .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((rev, body)) = row else { return Ok(None) };
+            let mut value: serde_json::Value = serde_json::from_str(&body)?;
+            if value.get("type").and_then(|t| t.as_str()) != Some("file") {
+                return Ok(None);
+            }
+            let inode = crate::ids::Inode::generate();
+            let rev = Rev(rev as u64).next();
+            value["_rev"] = serde_json::json!(rev.0);
+            value["inode"] = serde_json::json!(inode.0);
+            let s = seq.take();
+            tx.prepare_cached("UPDATE docs SET rev = ?2, seq = ?3, body = ?4 WHERE id = ?1")?
+                .execute(params![id.as_str(), rev.0 as i64, s.0 as i64, value.to_string()])?;
+            tx.prepare_cached("UPDATE files SET rev = ?2, inode = ?3 WHERE id = ?1")?.execute(params![
+                id.as_str(),
+                rev.0 as i64,
+                inode.0 as i64
+            ])?;
+            Ok(Some((Written { id: DocId::from(id), rev, seq: s }, inode)))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::doc::fixtures;
+
+    #[test]
+    fn a_file_whose_inode_is_taken_gets_a_new_one_and_is_pushed_again() {
+        let store = Store::open_in_memory().unwrap();
+        let mut file = fixtures::file("/data/x.txt");
+        file.rev = Rev::NONE;
+        let first = store.put(file.clone().into()).unwrap();
+        store.advance_push_checkpoint(Seq(0), first.seq).unwrap();
+        let (w, inode) = store.reinode(&file.id).unwrap().expect("an own file");
+        assert_ne!(inode, file.inode);
+        assert!(inode.is_assigned());
+        assert_eq!(w.rev, first.rev.next());
+        assert!(w.seq > first.seq);
+        assert_eq!(store.outbox_depth(first.seq).unwrap(), 1, "in the outbox again");
+        let Some(crate::doc::Document::File(now)) = store.get(&DocId::from(&file.id)).unwrap() else {
+            panic!("the file")
+        };
+        assert_eq!((now.inode, now.rev, now.source.export_path.as_str()), (inode, w.rev, "/data/x.txt"));
+        let by_path = store.file_by_path(&now.source.node_id, "/data/x.txt").unwrap().unwrap();
+        assert_eq!(by_path.inode, inode, "the projection too");
+        assert!(store.reinode(&crate::ids::FileId::generate()).unwrap().is_none());
+    }
 
     #[test]
     fn checkpoint_depth_and_raise() {

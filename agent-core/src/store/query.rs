@@ -52,6 +52,15 @@ pub struct ListedFile {
     pub mtime: chrono::DateTime<chrono::Utc>,
     pub mime: Option<String>,
     pub inode: Inode,
+    /// When the hub received this revision (see `FileDoc::received_at`).
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ListedFile {
+    /// What `last_write_wins` orders by: `min(mtime, received_at + 5 min)`.
+    pub fn ordering_time(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::doc::ordering_time(self.mtime, self.received_at)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -120,7 +129,7 @@ pub(super) mod sql {
     /// What a listing needs, from the `files` projection alone (no document is parsed).
     macro_rules! listed_columns {
         () => {
-            "id, export_parent, name, size, mtime_ns, inode, mime FROM files WHERE "
+            "id, export_parent, name, size, mtime_ns, inode, mime, received_ns FROM files WHERE "
         };
     }
     pub const FILES_IN_DIR: &str = concat!(
@@ -185,6 +194,7 @@ fn listed_row(node: &NodeId, r: &rusqlite::Row<'_>) -> rusqlite::Result<ListedFi
         mtime: chrono::DateTime::from_timestamp_nanos(r.get(4)?),
         inode: Inode(r.get::<_, i64>(5)? as u64),
         mime: r.get(6)?,
+        received_at: r.get::<_, Option<i64>>(7)?.map(chrono::DateTime::from_timestamp_nanos),
     })
 }
 

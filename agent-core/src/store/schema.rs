@@ -49,7 +49,18 @@ const MIGRATIONS: &[&str] = &[
     // no document (ARCHITECTURE §3.1).
     "ALTER TABLE files ADD COLUMN mime TEXT;
      UPDATE files SET mime = (SELECT json_extract(body, '$.mime') FROM docs WHERE docs.id = files.id);",
+    // 4: when the hub received each file's revision (NULL for the writer's own files and for
+    // revisions received before this), so `last_write_wins` can cap far-future mtimes
+    // (ARCHITECTURE §13.1) from the projection alone.
+    "ALTER TABLE files ADD COLUMN received_ns INTEGER;",
 ];
+
+/// Hub-only indexes (agents do not pay for them on every crawl): the pushed-inode uniqueness
+/// check looks files up by inode. Idempotent.
+pub(super) fn enable_hub_indexes(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS files_by_inode ON files(inode);")?;
+    Ok(())
+}
 
 /// The triggers that keep `name_rows`/`name_fts` equal to the active rows of `files`
 /// (hub stores only). A row enters on insert, and is replaced when an update changes the file

@@ -458,7 +458,10 @@ fn migration_3_fills_the_mime_of_files_already_indexed() {
     drop(s);
     // Back to a version-2 store: no mime column.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE files DROP COLUMN mime; PRAGMA user_version = 2;").unwrap();
+    conn.execute_batch(
+        "ALTER TABLE files DROP COLUMN received_ns; ALTER TABLE files DROP COLUMN mime; PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(conn);
     let s = Store::open(&path).unwrap();
     let listed = s.files_in_dir(&fixtures::node(), "/a").unwrap();

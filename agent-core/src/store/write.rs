@@ -36,6 +36,9 @@ pub enum PutError {
     /// The sender may not write this document (it is owned by the hub or another node).
     #[error("{id}: {reason}")]
     NotOwner { id: String, reason: String },
+    /// A pushed file's inode is another file's or directory's: its writer draws another.
+    #[error("{id}: {reason}")]
+    InodeTaken { id: String, reason: String },
 }
 
 impl Store {
@@ -381,12 +384,13 @@ pub(super) fn project_file(
     };
     let changed = tx
         .prepare_cached(
-            "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev, mime)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev, mime,
+                                received_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT(node_id, export_parent, name) DO UPDATE SET
                  id = excluded.id, size = excluded.size, mtime_ns = excluded.mtime_ns,
                  inode = excluded.inode, status = excluded.status, rev = excluded.rev,
-                 mime = excluded.mime
+                 mime = excluded.mime, received_ns = excluded.received_ns
              WHERE files.id = excluded.id OR files.status <> 0",
         )
         .and_then(|mut s| {
@@ -400,7 +404,8 @@ pub(super) fn project_file(
                 f.inode.0 as i64,
                 status,
                 rev.0 as i64,
-                f.mime
+                f.mime,
+                f.received_at.and_then(|t| t.timestamp_nanos_opt())
             ])
         })
         .map_err(sql)?;

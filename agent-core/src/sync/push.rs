@@ -106,6 +106,7 @@ async fn push_batch(ctx: &Ctx, batch: Vec<Change>, after: Seq, upto: Seq) -> Res
         match result.refusal() {
             None => ok += 1,
             Some(r) if r.code == RefusalCode::Stale => stale(ctx, id, &batch, r.current_rev).await,
+            Some(r) if r.code == RefusalCode::InodeTaken => new_inode(ctx, id, &r.reason).await,
             Some(r) => {
                 rejected += 1;
                 let code = r.code.as_str();
@@ -154,6 +155,24 @@ async fn stale(ctx: &Ctx, id: &str, batch: &[Change], current: Option<Rev>) {
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(id, error = %e, "revision not raised"),
+    }
+}
+
+/// The hub refused a file because another file or directory holds its inode (a random draw
+/// can collide): it gets a new inode and is pushed again.
+async fn new_inode(ctx: &Ctx, id: &str, reason: &str) {
+    let Ok(file) = id.parse::<crate::ids::FileId>() else { return };
+    match ctx.store.run(move |s| s.reinode(&file)).await {
+        Ok(Some((w, inode))) => tracing::info!(
+            operation = "sync.push",
+            id,
+            inode = inode.0,
+            rev = w.rev.0,
+            reason,
+            "the file's inode was taken; pushed again with a new one"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(operation = "sync.push", id, error = %e, "no new inode drawn"),
     }
 }
 

@@ -98,6 +98,13 @@ impl Transfers {
         version: FileVersion,
         range: Option<(u64, u64)>,
     ) -> Result<Incoming, FetchError> {
+        if !crate::doc::TransferEndpoint::is_valid_endpoint(&peer.endpoint) {
+            return Err(FetchError::Unreachable {
+                node: peer.node_id.clone(),
+                endpoint: peer.endpoint.clone(),
+                message: "not an https://host:port endpoint; refused".into(),
+            });
+        }
         let url = format!(
             "{}/api/agent/transfer/{}?version={}",
             peer.endpoint.trim_end_matches('/'),

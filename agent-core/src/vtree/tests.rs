@@ -132,6 +132,46 @@ fn last_write_wins_keeps_the_newest_and_suffix_keeps_both() {
 }
 
 #[test]
+fn a_far_future_mtime_wins_only_until_five_minutes_after_the_hub_received_it() {
+    let store = Store::open_in_memory().unwrap();
+    let put_received = |node: &str, path: &str, mtime: DateTime<Utc>, received: DateTime<Utc>| {
+        let mut f = fixtures::file(path);
+        f.source = FileSource::new(node.parse().unwrap(), path).unwrap();
+        f.name = f.source.name().to_owned();
+        f.rev = Rev::NONE;
+        f.inode = Inode::generate();
+        f.mtime = mtime;
+        f.received_at = Some(received);
+        store.put(f.clone().into()).unwrap();
+        f
+    };
+    // Pushed a day ago with a 2099 date; the honest file was written (and pushed) an hour ago.
+    let t0 = now() - Duration::days(1);
+    let liar = put_received("node-evil", "/e/photo.jpg", fixtures::ts("2099-01-01T00:00:00Z"), t0);
+    let honest =
+        put_received("node-a", "/a/photo.jpg", now() - Duration::hours(1), now() - Duration::hours(1));
+    let tree = Tree::from_docs([
+        vdir("/", vec![], false),
+        vdir("/p", vec![pr("node-evil", "/e"), pr("node-a", "/a")], false),
+    ]);
+    let l = ls(&store, &tree, "/p");
+    assert!(
+        matches!(&l.entries[0].kind, EntryKind::File { file_id, mtime, .. } if *file_id == honest.id && *mtime == honest.mtime),
+        "{l:?}"
+    );
+    // Within five minutes of its receipt, the future mtime still counts as the newest; and the
+    // listing shows mtimes as pushed.
+    let early = put_received("node-evil", "/e/clip.mp4", fixtures::ts("2099-01-01T00:00:00Z"), now());
+    put_received("node-a", "/a/clip.mp4", now() + Duration::minutes(4), now() + Duration::minutes(4));
+    let l = ls(&store, &tree, "/p");
+    assert!(
+        matches!(&l.entries[0].kind, EntryKind::File { file_id, mtime, .. } if *file_id == early.id && *mtime == early.mtime),
+        "{l:?}"
+    );
+    assert_ne!(liar.id, honest.id);
+}
+
+#[test]
 fn child_directories_win_over_synthesized_ones_and_files_make_way() {
     let store = Store::open_in_memory().unwrap();
     put_file(&store, "node-a", "/s/work/a.txt", 1);

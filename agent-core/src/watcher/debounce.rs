@@ -1,7 +1,12 @@
 //! Pure bookkeeping for the watcher: per-path debouncing, rename pairs, event-storm detection.
 //! No I/O and no clock of its own (callers pass `now`), so it is tested with made-up instants.
+//!
+//! Everything is coalesced per path, so what is pending is bounded by the number of distinct
+//! paths involved, not by the number of events: a path touched a million times is one entry, and
+//! a chain of renames `a → b → c` is one rename `a → c` (`a → b → a` is none). The worker treats
+//! more than [`Debouncer::MAX_PENDING`] entries like a queue overflow.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,8 +17,20 @@ pub struct Debouncer {
     max_wait: Duration,
     /// path → (first event, last event)
     paths: HashMap<PathBuf, (Instant, Instant)>,
-    /// Rename pairs in arrival order, with their arrival time.
-    renames: Vec<(PathBuf, PathBuf, Instant)>,
+    /// Pending renames by arrival order (their number in `next`).
+    renames: BTreeMap<u64, PendingRename>,
+    /// Destination → the pending rename that leads there (a chain continues from it).
+    by_to: HashMap<PathBuf, u64>,
+    /// Path → the newest pending rename that involves it (as source or destination).
+    involved: HashMap<PathBuf, u64>,
+    next: u64,
+}
+
+struct PendingRename {
+    from: PathBuf,
+    to: PathBuf,
+    first: Instant,
+    last: Instant,
 }
 
 /// What is ready to be applied: renames first (they move documents), then paths to re-check.
@@ -30,16 +47,64 @@ impl Due {
 }
 
 impl Debouncer {
+    /// More pending entries than this and the worker drops them all and crawls instead.
+    pub const MAX_PENDING: usize = 50_000;
+
     pub fn new(quiet: Duration) -> Debouncer {
-        Debouncer { quiet, max_wait: quiet * 10, paths: HashMap::new(), renames: Vec::new() }
+        Debouncer {
+            quiet,
+            max_wait: quiet * 10,
+            paths: HashMap::new(),
+            renames: BTreeMap::new(),
+            by_to: HashMap::new(),
+            involved: HashMap::new(),
+            next: 0,
+        }
     }
 
     pub fn touch(&mut self, path: PathBuf, now: Instant) {
         self.paths.entry(path).and_modify(|e| e.1 = now).or_insert((now, now));
     }
 
+    /// A rename `from → to`. It extends a pending rename that ended at `from` when no later
+    /// pending rename involves `from` or `to` (so the order of moves is kept); a chain that
+    /// comes back where it started cancels out (the path is re-checked instead).
     pub fn rename(&mut self, from: PathBuf, to: PathBuf, now: Instant) {
-        self.renames.push((from, to, now));
+        if let Some(&n) = self.by_to.get(&from) {
+            let later = |p: &PathBuf| self.involved.get(p).is_some_and(|m| *m > n);
+            let extends = !later(&from) && !later(&to);
+            if extends {
+                self.by_to.remove(&from);
+                self.forget(&from, n);
+                let back_home = self.renames.get(&n).is_some_and(|r| r.from == to);
+                if back_home {
+                    self.renames.remove(&n);
+                    self.forget(&to, n);
+                    self.touch(to, now);
+                    return;
+                }
+                if let Some(r) = self.renames.get_mut(&n) {
+                    r.to = to.clone();
+                    r.last = now;
+                }
+                self.by_to.insert(to.clone(), n);
+                self.involved.insert(to, n);
+                return;
+            }
+        }
+        let n = self.next;
+        self.next += 1;
+        self.by_to.insert(to.clone(), n);
+        self.involved.insert(from.clone(), n);
+        self.involved.insert(to.clone(), n);
+        self.renames.insert(n, PendingRename { from, to, first: now, last: now });
+    }
+
+    /// Drops `path → n` from `involved` if rename `n` is the newest to involve it.
+    fn forget(&mut self, path: &PathBuf, n: u64) {
+        if self.involved.get(path) == Some(&n) {
+            self.involved.remove(path);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -53,31 +118,45 @@ impl Debouncer {
     pub fn clear(&mut self) {
         self.paths.clear();
         self.renames.clear();
+        self.by_to.clear();
+        self.involved.clear();
+    }
+
+    fn due_at(&self, first: Instant, last: Instant) -> Instant {
+        (last + self.quiet).min(first + self.max_wait)
     }
 
     /// When the next entry becomes due, if any.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let paths = self.paths.values().map(|(first, last)| (*last + self.quiet).min(*first + self.max_wait));
-        let renames = self.renames.iter().map(|r| r.2 + self.quiet);
+        let paths = self.paths.values().map(|(first, last)| self.due_at(*first, *last));
+        let renames = self.renames.values().map(|r| self.due_at(r.first, r.last));
         paths.chain(renames).min()
     }
 
-    /// Removes and returns what is due at `now`. A rename is due when quiet for `quiet`; a path
-    /// involved in a pending rename waits for it, so the document is moved before it is re-checked.
+    /// Removes and returns what is due at `now`. Renames are released in arrival order, as far
+    /// as each is due (quiet for `quiet`, or waiting `max_wait`); a path involved in a pending
+    /// rename waits for it, so the document is moved before it is re-checked.
     pub fn take_due(&mut self, now: Instant) -> Due {
         let mut due = Due::default();
-        let quiet = self.quiet;
-        let (ready, waiting): (Vec<_>, Vec<_>) = self.renames.drain(..).partition(|r| r.2 + quiet <= now);
-        self.renames = waiting;
-        due.renames = ready.into_iter().map(|(f, t, _)| (f, t)).collect();
-        let blocked: Vec<&PathBuf> = self.renames.iter().flat_map(|r| [&r.0, &r.1]).collect();
-        let max_wait = self.max_wait;
+        let (quiet, max_wait) = (self.quiet, self.max_wait);
+        while let Some(entry) = self.renames.first_entry() {
+            let r = entry.get();
+            if (r.last + quiet).min(r.first + max_wait) > now {
+                break;
+            }
+            let n = *entry.key();
+            let r = entry.remove();
+            if self.by_to.get(&r.to) == Some(&n) {
+                self.by_to.remove(&r.to);
+            }
+            self.forget(&r.from, n);
+            self.forget(&r.to, n);
+            due.renames.push((r.from, r.to));
+        }
         let ready: Vec<PathBuf> = self
             .paths
             .iter()
-            .filter(|(p, (first, last))| {
-                (*last + quiet <= now || *first + max_wait <= now) && !blocked.contains(p)
-            })
+            .filter(|(p, (first, last))| self.due_at(*first, *last) <= now && !self.involved.contains_key(*p))
             .map(|(p, _)| p.clone())
             .collect();
         for p in &ready {
@@ -123,6 +202,20 @@ impl StormDetector {
 
     pub fn in_storm(&self) -> bool {
         self.hot_windows >= self.seconds
+    }
+
+    /// Declares a storm now (the event queue overflowed: events were lost). It ends like any
+    /// other, with the first calm window. `Started` if there was none already.
+    pub fn force(&mut self, now: Instant) -> Storm {
+        let was = self.in_storm();
+        self.hot_windows = self.seconds;
+        self.window_start = Some(now);
+        self.window_count = 0;
+        if was {
+            Storm::Ongoing
+        } else {
+            Storm::Started
+        }
     }
 
     /// Records `n` events at `now` (n = 0 just advances the clock) and says where we stand.
@@ -198,6 +291,64 @@ mod tests {
     }
 
     #[test]
+    fn rename_chains_coalesce_and_a_round_trip_cancels_out() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Debouncer::new(ms(500));
+        // A rename storm between two names: a million events would still be one entry.
+        for i in 0..1000u64 {
+            let (from, to) = if i % 2 == 0 { ("/a", "/b") } else { ("/b", "/a") };
+            d.rename(from.into(), to.into(), t0 + ms(i));
+            assert!(d.len() <= 2, "{} pending after {i} renames", d.len());
+        }
+        // 1000 renames: back at /a, nothing moved; /a is re-checked.
+        let due = d.take_due(t0 + ms(2000));
+        assert_eq!(due.renames, vec![]);
+        assert_eq!(due.paths, vec![PathBuf::from("/a")]);
+
+        d.rename("/x".into(), "/y".into(), t0);
+        d.rename("/y".into(), "/z".into(), t0 + ms(10));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.take_due(t0 + ms(600)).renames, vec![(PathBuf::from("/x"), PathBuf::from("/z"))]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_swap_through_a_temporary_name_keeps_its_order() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Debouncer::new(ms(500));
+        d.rename("/a".into(), "/tmp".into(), t0);
+        d.rename("/b".into(), "/a".into(), t0);
+        d.rename("/tmp".into(), "/b".into(), t0);
+        let due = d.take_due(t0 + ms(600));
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(due.renames, vec![(p("/a"), p("/tmp")), (p("/b"), p("/a")), (p("/tmp"), p("/b"))]);
+    }
+
+    #[test]
+    fn renames_are_released_in_order_and_a_busy_chain_after_max_wait() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Debouncer::new(ms(100));
+        d.rename("/1".into(), "/2".into(), t0);
+        d.rename("/p".into(), "/q".into(), t0 + ms(50));
+        // The first chain keeps moving; the second, behind it, waits for it.
+        for i in 1..30u64 {
+            let (from, to) = if i % 2 == 1 { ("/2", "/3") } else { ("/3", "/2") };
+            d.rename(from.into(), to.into(), t0 + ms(50 * i));
+            let due = d.take_due(t0 + ms(50 * i));
+            if 50 * i >= 1000 {
+                assert_eq!(due.renames.len(), 2, "released after max_wait at {}ms", 50 * i);
+                assert_eq!(due.renames[1], (PathBuf::from("/p"), PathBuf::from("/q")));
+                return;
+            }
+            assert!(due.renames.is_empty(), "at {}ms", 50 * i);
+        }
+        panic!("never released");
+    }
+
+    #[test]
     fn a_storm_needs_every_window_hot() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
@@ -213,6 +364,14 @@ mod tests {
         assert!(started_at >= 50, "five hot seconds first (at {started_at})");
         assert_eq!(st.record(1, t0 + s(8)), Storm::Ongoing, "the 8th second was hot too");
         assert_eq!(st.record(0, t0 + s(9) + Duration::from_millis(500)), Storm::Ended);
+
+        let mut forced = StormDetector::new(1000, s(5));
+        assert_eq!(forced.force(t0), Storm::Started);
+        assert_eq!(forced.force(t0), Storm::Ongoing);
+        assert_eq!(forced.record(5000, t0 + Duration::from_millis(500)), Storm::Ongoing);
+        assert_eq!(forced.record(5000, t0 + s(1)), Storm::Ongoing, "a hot window keeps it");
+        assert_eq!(forced.record(0, t0 + s(2)), Storm::Ongoing, "the window from 1 s was hot too");
+        assert_eq!(forced.record(0, t0 + s(3)), Storm::Ended, "the first calm window ends it");
 
         let mut calm = StormDetector::new(1000, s(5));
         for sec in 0..10u64 {

@@ -6,8 +6,12 @@
 //! - Events are debounced per path ([`debounce::Debouncer`], 500 ms by default); a rename pair
 //!   moves the same document (directories: every file below), before the paths are re-checked.
 //! - More than `storm_events_per_sec` events in each of `storm_secs` seconds is a storm: pending
-//!   events are dropped and a full crawl runs once the storm calms down. A kernel queue overflow
-//!   also means a full crawl.
+//!   events are dropped and a full crawl runs once the storm calms down.
+//! - Memory is bounded under any storm: the queue from notify holds at most [`QUEUE_CAPACITY`]
+//!   events, and pending work is coalesced per path ([`debounce`]). When the queue is full (the
+//!   worker fell behind), when the pending work passes [`debounce::Debouncer::MAX_PENDING`], or
+//!   when the kernel's own queue overflowed, events are being lost: what is pending is dropped,
+//!   the worker treats it as a storm, and one full crawl runs once it calms down.
 //! - Directories that cannot be watched (watch limit) are crawled every
 //!   `crawler.fallback_crawl_interval_secs`.
 
@@ -16,8 +20,8 @@ mod watches;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,18 +45,33 @@ pub struct WorkerStatus {
     pub last_crawl: Option<CrawlSummary>,
     pub full_crawls: u64,
     pub storms: u64,
+    /// Times events were lost (kernel queue, the worker's queue or its pending work full).
     pub overflows: u64,
+    /// Events dropped because the worker's queue was full.
+    pub dropped_events: u64,
     pub events: u64,
     pub watched_dirs: u64,
     pub unwatched_dirs: u64,
 }
 
+/// Events queued for the worker, at most. An event takes a few hundred bytes: a few MiB in all.
+pub const QUEUE_CAPACITY: usize = 16 * 1024;
+
 enum Msg {
     /// An event, stamped when the watcher thread received it (storm detection uses event time,
     /// not the time a busy worker gets to it).
     Fs(notify::Result<notify::Event>, Instant),
-    Crawl,
-    Stop,
+    /// Look at the flags (a crawl was requested, or stop).
+    Wake,
+}
+
+/// What other threads tell the worker, without waiting for room in its queue.
+#[derive(Default)]
+struct Signals {
+    stop: AtomicBool,
+    crawl: AtomicBool,
+    /// Events dropped since the worker last looked (the queue was full).
+    dropped: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +86,8 @@ pub enum WorkerError {
 
 /// The running worker thread.
 pub struct IndexWorker {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
+    signals: Arc<Signals>,
     stop: Arc<AtomicBool>,
     status: Arc<Mutex<WorkerStatus>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -84,7 +104,8 @@ struct Settings {
 
 impl IndexWorker {
     pub fn spawn(store: Store, node: NodeId, config: &AgentConfig) -> Result<IndexWorker, WorkerError> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
+        let signals = Arc::new(Signals::default());
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(Mutex::new(WorkerStatus::default()));
         let settings = Settings {
@@ -95,9 +116,13 @@ impl IndexWorker {
             fallback_interval: config.crawler.fallback_interval,
             watch: config.watcher.enabled,
         };
-        let events = tx.clone();
+        let (events, dropped) = (tx.clone(), signals.clone());
         let watcher = notify::recommended_watcher(move |res| {
-            let _ = events.send(Msg::Fs(res, Instant::now())); // the worker is gone: nothing to do
+            // Never blocks notify's thread: a full queue drops the event and says so (the
+            // worker then crawls); a gone worker needs nothing.
+            if let Err(TrySendError::Full(_)) = events.try_send(Msg::Fs(res, Instant::now())) {
+                dropped.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         })?;
         let watches = Watches::new(watcher, config.watcher.max_watches, stop.clone());
         let mut run = Run {
@@ -106,6 +131,7 @@ impl IndexWorker {
             settings,
             status: status.clone(),
             stop: stop.clone(),
+            signals: signals.clone(),
             debouncer: Debouncer::new(config.watcher.debounce),
             storm: StormDetector::new(config.watcher.storm_events_per_sec, config.watcher.storm_duration),
         };
@@ -118,7 +144,7 @@ impl IndexWorker {
                 }
             })
             .map_err(WorkerError::Thread)?;
-        Ok(IndexWorker { tx, stop, status, thread: Some(thread) })
+        Ok(IndexWorker { tx, signals, stop, status, thread: Some(thread) })
     }
 
     pub fn status(&self) -> WorkerStatus {
@@ -127,14 +153,16 @@ impl IndexWorker {
 
     /// Asks for a full crawl (it runs after what is in progress).
     pub fn request_crawl(&self) {
-        let _ = self.tx.send(Msg::Crawl);
+        self.signals.crawl.store(true, Ordering::Relaxed);
+        let _ = self.tx.try_send(Msg::Wake); // a full queue wakes the worker anyway
     }
 
     /// [`IndexWorker::request_crawl`] as a function other tasks can keep.
     pub fn crawl_trigger(&self) -> impl Fn() + Send + Sync + 'static {
-        let tx = self.tx.clone();
+        let (tx, signals) = (self.tx.clone(), self.signals.clone());
         move || {
-            let _ = tx.send(Msg::Crawl);
+            signals.crawl.store(true, Ordering::Relaxed);
+            let _ = tx.try_send(Msg::Wake);
         }
     }
 
@@ -151,7 +179,8 @@ impl IndexWorker {
 
     fn stop_inner(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.tx.send(Msg::Stop);
+        self.signals.stop.store(true, Ordering::Relaxed);
+        let _ = self.tx.try_send(Msg::Wake);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -171,6 +200,7 @@ struct Run {
     settings: Settings,
     status: Arc<Mutex<WorkerStatus>>,
     stop: Arc<AtomicBool>,
+    signals: Arc<Signals>,
     debouncer: Debouncer,
     storm: StormDetector,
 }
@@ -189,8 +219,16 @@ impl Run {
         self.update(|s| s.first_crawl = Some(summary));
         let mut next_fallback = Instant::now() + self.settings.fallback_interval;
         loop {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) || self.signals.stop.load(Ordering::Relaxed) {
                 return Ok(());
+            }
+            let dropped = self.signals.dropped.swap(0, Ordering::Relaxed);
+            if dropped > 0 {
+                self.events_lost(&format!("{dropped} events dropped: the indexing queue was full"), dropped)?;
+            }
+            if self.signals.crawl.swap(false, Ordering::Relaxed) {
+                self.debouncer.clear();
+                self.full_crawl()?;
             }
             let now = Instant::now();
             let mut deadline = next_fallback.min(now + Duration::from_secs(1));
@@ -202,16 +240,17 @@ impl Run {
                 Ok(Msg::Fs(Err(e), _)) => {
                     tracing::warn!(operation = "watch", error = %e, "watcher error")
                 }
-                Ok(Msg::Crawl) => {
-                    self.debouncer.clear();
-                    self.full_crawl()?;
-                }
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Msg::Wake) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {
                     // A quiet moment closes the current window too (it may start or end a storm).
                     let state = self.storm.record(0, Instant::now());
                     self.on_storm_state(state)?;
                 }
+            }
+            if self.debouncer.len() > Debouncer::MAX_PENDING {
+                let n = self.debouncer.len() as u64;
+                self.events_lost(&format!("{n} paths pending"), 0)?;
             }
             if !self.storm.in_storm() {
                 self.apply_due()?;
@@ -251,11 +290,7 @@ impl Run {
     fn on_event(&mut self, event: notify::Event, now: Instant) -> Result<(), StoreError> {
         self.update(|s| s.events += 1);
         if event.need_rescan() {
-            tracing::warn!(operation = "watch", "the kernel's event queue overflowed; running a full crawl");
-            self.update(|s| s.overflows += 1);
-            self.debouncer.clear();
-            self.full_crawl()?;
-            return Ok(());
+            return self.events_lost("the kernel's event queue overflowed", 0);
         }
         let state = self.storm.record(event.paths.len().max(1) as u64, now);
         self.on_storm_state(state)?;
@@ -298,6 +333,29 @@ impl Run {
             Storm::Ended => self.after_storm(),
             Storm::Ongoing | Storm::Calm => Ok(()),
         }
+    }
+
+    /// Events were lost (`why`; `dropped` of them counted): what is pending is dropped and the
+    /// worker is in a storm from now on, so one full crawl runs once it calms down. While it
+    /// lasts, the queue is only drained: memory stays bounded however long it goes on.
+    fn events_lost(&mut self, why: &str, dropped: u64) -> Result<(), StoreError> {
+        self.debouncer.clear();
+        self.update(|s| {
+            s.overflows += 1;
+            s.dropped_events += dropped;
+        });
+        let now = Instant::now();
+        if self.storm.in_storm() {
+            self.storm.record(dropped, now);
+            return Ok(());
+        }
+        tracing::warn!(
+            operation = "watch",
+            reason = why,
+            "events lost; a full crawl follows once the events calm down"
+        );
+        let state = self.storm.force(now);
+        self.on_storm_state(state)
     }
 
     fn after_storm(&mut self) -> Result<(), StoreError> {

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     NodeUnavailable,
     /// 503: something this process needs does not answer now (its store, a key not yet known).
     Unavailable,
+    /// 503, with `Retry-After`: too much in flight now (transfers to this peer, signed bodies
+    /// waiting for their check); retry shortly.
+    Busy,
     /// A code this build does not know (a newer hub).
     #[serde(other)]
     Unknown,
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::NodeUnavailable => "node_unavailable",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Busy => "busy",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -98,13 +102,13 @@ impl ErrorCode {
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::RateLimited => 429,
             ErrorCode::NotImplemented => 501,
-            ErrorCode::NodeUnavailable | ErrorCode::Unavailable => 503,
+            ErrorCode::NodeUnavailable | ErrorCode::Unavailable | ErrorCode::Busy => 503,
             ErrorCode::Unknown => 500,
         }
     }
 
     /// Every code a server sends (for the docs table test).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Unauthorized,
         ErrorCode::BadCredentials,
         ErrorCode::BadSignature,
@@ -125,6 +129,7 @@ impl ErrorCode {
         ErrorCode::NotImplemented,
         ErrorCode::NodeUnavailable,
         ErrorCode::Unavailable,
+        ErrorCode::Busy,
     ];
 }
 

@@ -157,6 +157,9 @@ pub enum RefusalCode {
     /// It collides with another document (a path owned by another file id, an id of another
     /// type): dropped; a re-crawl resolves it.
     Conflict,
+    /// A file whose inode another file or directory holds: the agent draws a new inode for it
+    /// and pushes it again.
+    InodeTaken,
     /// A code this build does not know (a newer hub): dropped, logged.
     #[serde(other)]
     Unknown,
@@ -169,6 +172,7 @@ impl RefusalCode {
             RefusalCode::Stale => "stale",
             RefusalCode::Invalid => "invalid",
             RefusalCode::Conflict => "conflict",
+            RefusalCode::InodeTaken => "inode_taken",
             RefusalCode::Unknown => "unknown",
         }
     }

@@ -1,7 +1,7 @@
 //! `/api/agent/*`: what agents call, HMAC-signed (ARCHITECTURE §5, §6.2, §6.4). The signer's
 //! node comes from its credential ([`AgentIdentity`]), never from the request.
 
-use agent_core::doc::{Document, Owner};
+use agent_core::doc::Document;
 use agent_core::ids::DocId;
 use agent_core::store::{Applied, PutError};
 use agent_core::wire::sync::{
@@ -78,19 +78,7 @@ async fn apply(
     let ids: Vec<String> =
         docs.iter().map(|d| d.get("_id").and_then(|v| v.as_str()).unwrap_or("").to_owned()).collect();
     let signer = agent.node_id.clone();
-    let results = state
-        .store
-        .run(move |s| {
-            let may_write = |doc: &Document| match doc.owner() {
-                Owner::Node(n) if n == signer => Ok(()),
-                Owner::Node(n) => {
-                    Err(format!("{} {} is owned by node {n}", doc.doc_type().as_str(), doc.id()))
-                }
-                Owner::Hub => Err(format!("{} is owned by the hub", doc.doc_type().as_str())),
-            };
-            s.apply_pushed(docs, agent_core::doc::now(), &may_write)
-        })
-        .await?;
+    let results = state.store.run(move |s| s.apply_pushed(docs, agent_core::doc::now(), &signer)).await?;
     let answers = results
         .into_iter()
         .zip(ids)
@@ -109,9 +97,10 @@ async fn apply(
                     PutError::NotOwner { .. } => RefusalCode::NotOwner,
                     PutError::Invalid { .. } => RefusalCode::Invalid,
                     PutError::Conflict { .. } | PutError::Rejected { .. } => RefusalCode::Conflict,
+                    PutError::InodeTaken { .. } => RefusalCode::InodeTaken,
                 };
-                if code == RefusalCode::NotOwner {
-                    tracing::warn!(node_id = %agent.node_id, id, error = %e, "push refused: not the owner");
+                if code != RefusalCode::Conflict {
+                    tracing::warn!(node_id = %agent.node_id, id, code = code.as_str(), error = %e, "push refused");
                 }
                 PushResult::refused(id, PushRefusal::new(code, e.to_string()))
             }

@@ -10,11 +10,14 @@ use axum::Json;
 
 use crate::auth::{issue, Session};
 use crate::credentials;
-use crate::error::{ApiError, JsonBody};
+use crate::error::ApiError;
+use crate::limits::SmallJson;
 use crate::state::AppState;
 
 /// `POST /api/auth/login`: an enabled admin credential's id and secret → a 24-hour token.
-/// Rate-limited per client IP (a limited attempt is not even checked).
+/// Rate-limited per client IP (a limited attempt is not even checked). The body is at most
+/// 4 KiB (413 before it is read). An unknown key costs the same Argon2id derivation as a known
+/// one, so the answer's timing does not tell which keys exist.
 #[utoipa::path(
     post,
     path = "/api/auth/login",
@@ -26,7 +29,7 @@ use crate::state::AppState;
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    JsonBody(body): JsonBody<Login>,
+    SmallJson(body): SmallJson<Login>,
 ) -> Result<Json<LoginAnswer>, ApiError> {
     let limited =
         state.login_limiter.lock().unwrap_or_else(|p| p.into_inner()).attempt(peer.ip(), Instant::now());
@@ -34,15 +37,34 @@ pub async fn login(
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     let key: AccessKeyId = body.access_key_id.parse().map_err(|_| ApiError::BadCredentials)?;
-    let cred = credentials::get(&state.store, &key).await?.ok_or(ApiError::BadCredentials)?;
-    let ok = credentials::secret_matches(&cred, Secret::from_string(body.secret)).await?;
-    if !ok || !cred.enabled || cred.role != CredentialRole::Admin {
+    let secret = Secret::from_string(body.secret);
+    let ok = match credentials::get(&state.store, &key).await? {
+        Some(cred) => {
+            state.vault.secret_matches(&cred, secret).await?
+                && cred.enabled
+                && cred.role == CredentialRole::Admin
+        }
+        None => {
+            // The same work as a wrong secret: Argon2id with the parameters the kdf endpoint
+            // shows for this id.
+            state.vault.derive(secret, fake_kdf(&state, &key)).await?;
+            false
+        }
+    };
+    if !ok {
         tracing::info!(access_key_id = %key, ip = %peer.ip(), "login refused");
         return Err(ApiError::BadCredentials);
     }
     let (token, claims) = issue(&state.jwt, key.as_str(), chrono::Utc::now().timestamp())?;
     tracing::info!(access_key_id = %key, ip = %peer.ip(), "login");
     Ok(Json(LoginAnswer { token, expires_at: claims.exp }))
+}
+
+/// The stable made-up KDF parameters of an access key id that does not exist.
+fn fake_kdf(state: &AppState, key: &AccessKeyId) -> agent_core::doc::KdfParams {
+    let mut fake = agent_core::auth::new_kdf_params();
+    fake.salt = state.jwt.fake_salt(key.as_str());
+    fake
 }
 
 /// `GET /api/auth/whoami`
@@ -101,10 +123,6 @@ pub async fn kdf(
     let key: AccessKeyId = raw.parse().map_err(ApiError::from)?;
     match credentials::get(&state.store, &key).await? {
         Some(c) => Ok(Json(c.kdf)),
-        None => {
-            let mut fake = agent_core::auth::new_kdf_params();
-            fake.salt = state.jwt.fake_salt(key.as_str());
-            Ok(Json(fake))
-        }
+        None => Ok(Json(fake_kdf(&state, &key))),
     }
 }

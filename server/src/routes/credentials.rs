@@ -34,7 +34,8 @@ pub async fn create(
     if (body.role == CredentialRole::Node) != body.node_id.is_some() {
         return Err(ApiError::BadRequest("node_id is required for, and only for, role \"node\"".into()));
     }
-    let (cred, secret) = credentials::create(&state.store, name, body.role, body.node_id).await?;
+    let (cred, secret) =
+        credentials::create(&state.store, &state.vault, name, body.role, body.node_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -111,6 +112,7 @@ pub async fn patch(
     let mut cred = credentials::get(&state.store, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("credential {key}")))?;
+    let disabling = cred.enabled && body.enabled == Some(false);
     if let Some(e) = body.enabled {
         cred.enabled = e;
     }
@@ -127,6 +129,10 @@ pub async fn patch(
         None => e.into(),
     })?;
     updated.rev = w.rev;
+    if disabling {
+        // Its sessions end now and stay ended if it is enabled again.
+        crate::auth::end_sessions_of(&state.store, &key, chrono::Utc::now().timestamp()).await?;
+    }
     Ok(Json(CredentialView::from(&updated)))
 }
 

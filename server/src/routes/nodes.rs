@@ -40,7 +40,8 @@ pub async fn register(
         return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
     }
     let (cred, secret) =
-        credentials::create(&state.store, name, CredentialRole::Node, Some(node_id.clone())).await?;
+        credentials::create(&state.store, &state.vault, name, CredentialRole::Node, Some(node_id.clone()))
+            .await?;
     tracing::info!(node_id = %node_id, access_key_id = %cred.access_key_id, "node registered");
     Ok((
         StatusCode::CREATED,

@@ -4,7 +4,7 @@ use super::*;
 use agent_core::doc::{FileDoc, FileSource, FileStatus, NodeDoc, NodeStatus, Platform};
 use agent_core::ids::{DocId, FileId, Inode, NodeDocId, NodeId, Rev};
 
-fn file_doc(node: &NodeId, path: &str, rev: u64) -> FileDoc {
+pub(super) fn file_doc(node: &NodeId, path: &str, rev: u64) -> FileDoc {
     let source = FileSource::new(node.clone(), path).unwrap();
     FileDoc {
         id: FileId::generate(),
@@ -18,6 +18,7 @@ fn file_doc(node: &NodeId, path: &str, rev: u64) -> FileDoc {
         status: FileStatus::Active,
         first_seen: doc::now(),
         deleted_at: None,
+        received_at: None,
     }
 }
 

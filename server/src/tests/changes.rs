@@ -24,6 +24,7 @@ fn file_of(node: &NodeId, path: &str) -> FileDoc {
         status: FileStatus::Active,
         first_seen: doc::now(),
         deleted_at: None,
+        received_at: None,
     }
 }
 
@@ -82,9 +83,10 @@ async fn each_document_type_reaches_exactly_the_nodes_it_should() {
     let file_b = file_of(&b.node, "/b/two.txt");
     let plugin: agent_core::ids::PluginName = "summarizer".parse().unwrap();
     let annotation = AnnotationDoc {
-        id: AnnotationId::for_file(&file_b.id, &plugin),
+        // A node annotates its own files (another's is refused: tests::security).
+        id: AnnotationId::for_file(&file_a.id, &plugin),
         rev: Rev(1),
-        file_id: file_b.id.clone(),
+        file_id: file_a.id.clone(),
         plugin_name: plugin,
         node_id: a.node.clone(),
         status: AnnotationStatus::Ok,
@@ -197,12 +199,12 @@ async fn each_document_type_reaches_exactly_the_nodes_it_should() {
     // The write comes only once the hub holds the poll, so it is the wake-up that answers it.
     let writer = {
         let (store, waiting) = (api.store.clone(), api.waiting_pulls.clone());
-        let f = file_of(&b.node, "/b/late.txt");
+        let (f, signer) = (file_of(&b.node, "/b/late.txt"), b.node.clone());
         tokio::spawn(async move {
             while waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
                 tokio::task::yield_now().await;
             }
-            store.run(move |s| s.apply_pushed(vec![v(f)], doc::now(), &|_| Ok(()))).await.unwrap();
+            store.run(move |s| s.apply_pushed(vec![v(f)], doc::now(), &signer)).await.unwrap();
         })
     };
     let (seen, _, _) = api.pull(&a, last, 60).await;

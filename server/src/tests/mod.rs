@@ -17,13 +17,12 @@ struct Api {
     admin: (AccessKeyId, Secret),
     /// How many long-polls the hub holds right now (`AppState::waiting_pulls`).
     waiting_pulls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    vault: Arc<vault::Vault>,
 }
 
 async fn api(login_per_minute: u32) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_hub(&dir.path().join("hub.db")).unwrap();
-    let (cred, secret) =
-        credentials::create(&store, "admin".into(), CredentialRole::Admin, None).await.unwrap();
     let (signer, _) = agent_core::transfer_token::TransferSigner::generate().unwrap();
     let state = state::AppState::new(
         store.clone(),
@@ -32,9 +31,11 @@ async fn api(login_per_minute: u32) -> Api {
         HashMap::new(),
         signer,
     );
-    let waiting_pulls = state.waiting_pulls.clone();
+    let (cred, secret) =
+        credentials::create(&store, &state.vault, "admin".into(), CredentialRole::Admin, None).await.unwrap();
+    let (vault, waiting_pulls) = (state.vault.clone(), state.waiting_pulls.clone());
     let app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
-    Api { _dir: dir, app, store, admin: (cred.access_key_id, secret), waiting_pulls }
+    Api { _dir: dir, app, store, admin: (cred.access_key_id, secret), waiting_pulls, vault }
 }
 
 impl Api {
@@ -371,6 +372,7 @@ async fn files_by_page_id_path_and_search() {
                 status: FileStatus::Active,
                 first_seen: doc::now(),
                 deleted_at: None,
+                received_at: None,
             })
         })
         .collect();
@@ -435,6 +437,7 @@ async fn files_by_page_id_path_and_search() {
 mod agent_push;
 mod changes;
 mod resources;
+mod security;
 mod vfs;
 
 /// A registered node that signs its requests, as an agent does.

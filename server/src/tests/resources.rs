@@ -19,6 +19,7 @@ fn file_at(node: &NodeId, path: &str) -> FileDoc {
         status: FileStatus::Active,
         first_seen: doc::now(),
         deleted_at: None,
+        received_at: None,
     }
 }
 
@@ -312,6 +313,7 @@ async fn content_of_local_files_with_ranges_and_no_escape() {
         HashMap::new(),
         signer,
     );
+    state.vault = api.vault.clone();
     state.local = Some(Arc::new(state::LocalNode::new(node.clone(), vec![watch.path().to_owned()])));
     api.app = routes::app(state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
 

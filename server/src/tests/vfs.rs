@@ -20,6 +20,7 @@ fn put_file(store: &Store, path: &str) -> FileDoc {
         status: FileStatus::Active,
         first_seen: now,
         deleted_at: None,
+        received_at: None,
     };
     store.put(f.clone().into()).unwrap();
     f

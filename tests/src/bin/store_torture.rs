@@ -54,5 +54,6 @@ fn doc(node: &NodeId, batch: usize, i: usize) -> Document {
         status: FileStatus::Active,
         first_seen: agent_core::doc::now(),
         deleted_at: None,
+        received_at: None,
     })
 }
