@@ -101,7 +101,15 @@ fn put_system(
 pub fn reconcile(store: &Store) -> agent_core::store::Result<Outcome> {
     let nodes = nodes_of(store)?;
     let dirs = dirs_of(store)?;
-    let wanted = plan::machines(&nodes);
+    // Each node's machine directory name now (kept when another node wants it too).
+    let current = nodes
+        .iter()
+        .filter_map(|n| {
+            let id = plan::machine_id(&n.node_id);
+            dirs.iter().find(|d| d.id == id).map(|d| (n.node_id.clone(), d.name.clone()))
+        })
+        .collect();
+    let wanted = plan::machines(&nodes, &current);
     let mut out = Outcome::default();
 
     let wanted_ids: HashSet<&str> = wanted.iter().map(|d| d.id.as_str()).collect();

@@ -4,7 +4,8 @@
 //! Naming (ARCHITECTURE §13.6):
 //! - a machine directory is named by the node's friendly name (a `/` becomes `-`, control
 //!   characters are dropped, an empty result is the node id); when two enabled nodes share a
-//!   name, the one with the smallest node id keeps it and the others are `name (node id)`;
+//!   name, the one whose directory already has it keeps it (else the smallest node id) and the
+//!   others are `name (node id)`;
 //! - a watch path directory is named by the path's last component (`root` for `/`); when two
 //!   watch paths of one node share it, the first keeps it and the others are `name (2)`,
 //!   `name (3)`, ... in watch-path order;
@@ -89,16 +90,22 @@ pub fn watch_path_name(path: &str) -> String {
     clean_name(last, "root")
 }
 
-/// The machine directory name of each enabled node, clashes suffixed `name (node id)`.
-pub fn machine_names(nodes: &[NodeDoc]) -> BTreeMap<NodeId, String> {
-    let mut enabled: Vec<&NodeDoc> = nodes.iter().filter(|n| n.enabled).collect();
-    enabled.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+/// The machine directory name of each enabled node. A name two nodes want goes to the one
+/// that already holds it (`current`: each node's machine directory name now), else to the
+/// smallest node id; the others are `name (node id)`. So a machine's directory is not renamed
+/// because another machine with the same name joined.
+pub fn machine_names(nodes: &[NodeDoc], current: &BTreeMap<NodeId, String>) -> BTreeMap<NodeId, String> {
+    let mut enabled: Vec<(&NodeDoc, String)> = nodes
+        .iter()
+        .filter(|n| n.enabled)
+        .map(|n| (n, clean_name(&n.friendly_name, n.node_id.as_str())))
+        .collect();
+    // Holders of their plain name first, then by node id.
+    enabled.sort_by_key(|(n, name)| (current.get(&n.node_id) != Some(name), n.node_id.clone()));
     let mut taken: HashSet<String> = HashSet::new();
     let mut out = BTreeMap::new();
-    // Plain names first (smallest node id wins), then the suffixed ones.
     let mut later = Vec::new();
-    for n in &enabled {
-        let name = clean_name(&n.friendly_name, n.node_id.as_str());
+    for (n, name) in enabled {
         if taken.insert(name.clone()) {
             out.insert(n.node_id.clone(), name);
         } else {
@@ -156,8 +163,9 @@ fn mount(
 
 /// `/machines` and, per enabled node, `/machines/{machine}` and one `prefix_replace` directory
 /// per watch path. Parents come before their children.
-pub fn machines(nodes: &[NodeDoc]) -> Vec<PlannedDir> {
-    let names = machine_names(nodes);
+/// `current`: each node's machine directory name now (see [`machine_names`]).
+pub fn machines(nodes: &[NodeDoc], current: &BTreeMap<NodeId, String>) -> Vec<PlannedDir> {
+    let names = machine_names(nodes, current);
     let mut out = vec![PlannedDir { id: machines_id(), virtual_path: MACHINES.into(), mounts: vec![] }];
     let by_id: BTreeMap<&NodeId, &NodeDoc> = nodes.iter().map(|n| (&n.node_id, n)).collect();
     for (node, name) in &names {
@@ -221,13 +229,17 @@ pub(crate) mod tests {
         }
     }
 
+    fn machines_now(nodes: &[NodeDoc]) -> Vec<PlannedDir> {
+        machines(nodes, &BTreeMap::new())
+    }
+
     fn paths(plan: &[PlannedDir]) -> Vec<&str> {
         plan.iter().map(|d| d.virtual_path.as_str()).collect()
     }
 
     #[test]
     fn each_watch_path_is_named_by_its_last_component() {
-        let plan = machines(&[node("node-a", "laptop", &["/home/me/Documents", "/srv/photos/"])]);
+        let plan = machines_now(&[node("node-a", "laptop", &["/home/me/Documents", "/srv/photos/"])]);
         assert_eq!(
             paths(&plan),
             ["/machines", "/machines/laptop", "/machines/laptop/Documents", "/machines/laptop/photos"]
@@ -242,7 +254,7 @@ pub(crate) mod tests {
 
     #[test]
     fn clashing_names_are_suffixed() {
-        let plan = machines(&[
+        let plan = machines_now(&[
             node("node-b", "laptop", &["/a/Documents", "/b/Documents", "/c/Documents"]),
             node("node-a", "laptop", &["/"]),
         ]);
@@ -261,9 +273,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_machine_keeps_its_name_when_another_with_that_name_joins() {
+        let current = BTreeMap::from([("node-b".parse().unwrap(), "laptop".to_owned())]);
+        let plan = machines(&[node("node-b", "laptop", &[]), node("node-a", "laptop", &[])], &current);
+        assert_eq!(paths(&plan), ["/machines", "/machines/laptop (node-a)", "/machines/laptop"]);
+    }
+
+    #[test]
     fn a_rename_keeps_ids_and_inodes() {
-        let before = machines(&[node("node-a", "laptop", &["/x/Music"])]);
-        let after = machines(&[node("node-a", "Work/laptop", &["/x/Music"])]);
+        let before = machines_now(&[node("node-a", "laptop", &["/x/Music"])]);
+        let after = machines_now(&[node("node-a", "Work/laptop", &["/x/Music"])]);
         assert_eq!(paths(&after), ["/machines", "/machines/Work-laptop", "/machines/Work-laptop/Music"]);
         let ids = |p: &[PlannedDir]| p.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&before), ids(&after));
@@ -275,7 +294,7 @@ pub(crate) mod tests {
     fn a_disabled_node_has_no_directory() {
         let mut off = node("node-b", "desk", &["/d"]);
         off.enabled = false;
-        let plan = machines(&[node("node-a", "laptop", &["/x"]), off.clone()]);
+        let plan = machines_now(&[node("node-a", "laptop", &["/x"]), off.clone()]);
         assert_eq!(paths(&plan), ["/machines", "/machines/laptop", "/machines/laptop/x"]);
         assert!(starter_mounts(&[off], &[]).is_empty());
     }
