@@ -5,7 +5,8 @@
 #   DIRECTORY: what to index (default ~/Documents; if that does not exist, ~/MosaicFS-files is
 #   made). The home directory itself (or / or any ancestor of it) is refused: the whole home
 #   holds caches, the data directory and the mount.
-# Mount: a desktop user (not root, $DISPLAY or $WAYLAND_DISPLAY set) gets the default mount at
+# Mount: a desktop user (not root, $DISPLAY or $WAYLAND_DISPLAY set; MOSAICFS_DESKTOP=1 or 0
+#   decides instead) gets the default mount at
 #   ~/MosaicFS (if it cannot be mounted the agent runs without it and says why); others none.
 #   MOSAICFS_MOUNT_POINT=PATH mounts at PATH instead (a failure then stops the start);
 #   MOSAICFS_MOUNT_POINT=none mounts nothing.
@@ -37,7 +38,12 @@ esac
 toml_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 mount=${MOSAICFS_MOUNT_POINT:-}
 default_mount=false
-if [ -z "$mount" ] && [ "$(id -u)" != 0 ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+desktop=${MOSAICFS_DESKTOP:-}
+if [ -z "$desktop" ]; then
+  desktop=0
+  [ "$(id -u)" != 0 ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && desktop=1
+fi
+if [ -z "$mount" ] && [ "$desktop" = 1 ]; then
   mount=$HOME/MosaicFS
   default_mount=true
 fi

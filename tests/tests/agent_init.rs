@@ -238,6 +238,8 @@ fn init_writes_the_mount_a_desktop_user_gets_and_the_flags_change_it() {
             .env("MOSAICFS_LOG", "warn")
             .env_remove("WAYLAND_DISPLAY")
             .env("DISPLAY", if display { ":99" } else { "" })
+            // Tests run as root here: say whether this is a desktop user's session.
+            .env("MOSAICFS_DESKTOP", if display { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -65,6 +65,8 @@ impl FirstRun {
             .arg(&data)
             .env("HOME", &home)
             .env("DISPLAY", ":99")
+            // Tests run as root here; a desktop user is what this test is about.
+            .env("MOSAICFS_DESKTOP", "1")
             .env_remove("MOSAICFS_MOUNT_POINT")
             .output()
             .expect("bash");

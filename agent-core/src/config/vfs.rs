@@ -86,7 +86,14 @@ impl RawVfs {
 
 /// Whether this process runs for a desktop user: not root, with a graphical session
 /// (`$DISPLAY` or `$WAYLAND_DISPLAY` set). Such a user gets a mount at `~/MosaicFS` by default.
+/// `MOSAICFS_DESKTOP=1` (or `0`) decides instead: the desktop app sets it for what it starts,
+/// and tests, which run as root here, use it.
 pub fn is_desktop_user() -> bool {
+    match std::env::var("MOSAICFS_DESKTOP").as_deref() {
+        Ok("1") => return true,
+        Ok("0") => return false,
+        _ => {}
+    }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
