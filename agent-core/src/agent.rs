@@ -49,6 +49,8 @@ pub struct Agent {
     labels: LabelCache,
     label_follower: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     mounted: Option<Mounted>,
+    /// Why the default mount point is not mounted (the agent runs without a mount).
+    mount_failure: Option<String>,
     transfer: Option<TransferServer>,
     /// The cache of other nodes' files, marked clean at shutdown.
     cache: Option<Arc<crate::cache::store::Cache>>,
@@ -91,6 +93,7 @@ impl Agent {
             _ => (None, None),
         };
         let (mut cache, mut remote_reads) = (None, None);
+        let mut mount_failure = None;
         let mounted = match &config.vfs.mount_point {
             Some(mp) => {
                 let mut vfs = Vfs::new(
@@ -107,11 +110,23 @@ impl Agent {
                 }
                 let vfs = Arc::new(vfs);
                 let (mp, options) = (mp.clone(), config.vfs.clone());
+                let mp_shown = mp.clone();
                 let mounted = tokio::task::spawn_blocking(move || crate::mount::mount(vfs, &mp, &options))
                     .await
                     .map_err(|e| StoreError::Task(e.to_string()))?;
                 match mounted {
                     Ok(m) => Some(m),
+                    // A default mount point degrades: the agent runs, and says why (status, log).
+                    Err(e) if config.vfs.mount_is_default => {
+                        tracing::warn!(
+                            operation = "mount",
+                            mount_point = %mp_shown.display(),
+                            error = %e,
+                            "the virtual tree is not mounted at its default place; the agent runs without a mount"
+                        );
+                        mount_failure = Some(format!("not mounted at {}: {e}", mp_shown.display()));
+                        None
+                    }
                     Err(e) => {
                         let _ = label_follower.0.send(());
                         if let Some(t) = transfer {
@@ -169,6 +184,7 @@ impl Agent {
                     Arc::new(m.state_source());
                 probe
             }),
+            mount_failure: mount_failure.clone(),
             transfer: transfer.as_ref().map(TransferServer::state_source),
             remote: remote_reads,
         };
@@ -189,6 +205,7 @@ impl Agent {
             labels,
             label_follower: Some(label_follower),
             mounted,
+            mount_failure,
             transfer,
             cache,
             key_fetch,
@@ -199,6 +216,11 @@ impl Agent {
     /// Where other agents fetch this node's files, if it serves them.
     pub fn transfer_endpoint(&self) -> Option<&crate::doc::TransferEndpoint> {
         self.transfer.as_ref().map(TransferServer::endpoint)
+    }
+
+    /// Why the default mount point could not be mounted, if that happened.
+    pub fn mount_failure(&self) -> Option<&str> {
+        self.mount_failure.as_deref()
     }
 
     /// Where the virtual tree is mounted, if it is.

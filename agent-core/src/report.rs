@@ -25,6 +25,8 @@ pub struct Sources {
     pub sync: Option<SharedState>,
     /// The mount's state, when the tree is mounted.
     pub mount: Option<Arc<dyn Fn() -> crate::mount::MountState + Send + Sync>>,
+    /// Why the default mount point could not be mounted (the agent runs without a mount).
+    pub mount_failure: Option<String>,
     /// The transfer server, when this node serves its files.
     pub transfer: Option<Arc<dyn Fn() -> TransferState + Send + Sync>>,
     /// Reads of other nodes' files through the cache, when this node makes them.
@@ -120,6 +122,8 @@ pub fn build_status(store: &Store, src: &Sources, base: Rev) -> Result<AgentStat
             )
         };
         subsystems.insert("mount".to_owned(), status);
+    } else if let Some(why) = &src.mount_failure {
+        subsystems.insert("mount".to_owned(), subsystem(Health::Unhealthy, Some(why.clone())));
     }
     if let Some(transfer) = &src.transfer {
         let t = transfer();
@@ -286,9 +290,21 @@ mod tests {
             worker: Arc::new(move || worker.clone()),
             sync: None,
             mount: None,
+            mount_failure: None,
             transfer: None,
             remote: None,
         }
+    }
+
+    #[test]
+    fn a_default_mount_that_failed_is_an_unhealthy_subsystem_with_its_reason() {
+        let store = Store::open_in_memory().unwrap();
+        let mut src = sources(WorkerStatus::default());
+        src.mount_failure = Some("not mounted at /home/me/MosaicFS: FUSE is not available".into());
+        let w = write_status(&store, &src).unwrap();
+        let Some(Document::AgentStatus(s)) = store.get(&w.id).unwrap() else { panic!() };
+        assert_eq!(s.subsystems["mount"].health, Health::Unhealthy);
+        assert!(s.subsystems["mount"].message.as_deref().unwrap_or("").contains("FUSE is not available"));
     }
 
     #[test]

@@ -80,7 +80,10 @@ pub(crate) async fn reload_level(source: &std::path::Path, level: &logging::Leve
 pub(crate) fn mount_line(agent: &Agent) -> String {
     let mut out = match agent.mount_point() {
         Some(mp) => format!("virtual tree mounted at {}\n", mp.display()),
-        None => "virtual tree not mounted (set [vfs] mount_point in the config to mount it)\n".into(),
+        None => match agent.mount_failure() {
+            Some(why) => format!("virtual tree {why}; the agent runs without a mount\n"),
+            None => "virtual tree not mounted (set [vfs] mount_point in the config to mount it)\n".into(),
+        },
     };
     if let Some(t) = agent.transfer_endpoint() {
         out.push_str(&format!(

@@ -70,6 +70,54 @@ pub struct InitArgs {
     /// Replace an existing configuration file.
     #[arg(long)]
     force: bool,
+    /// Mount the virtual tree here (a failure then stops the agent's start) [default for a
+    /// desktop user: ~/MosaicFS, and the agent runs on without it if it cannot be mounted;
+    /// for root or without a graphical session: no mount].
+    #[arg(long, conflicts_with = "no_mount")]
+    mount_point: Option<PathBuf>,
+    /// Do not mount the virtual tree.
+    #[arg(long)]
+    no_mount: bool,
+    /// The address this node serves its files to other nodes on, like 0.0.0.0:7443
+    /// [default: 0.0.0.0:7443, or any free port if that one is busy].
+    #[arg(long)]
+    transfer_listen: Option<std::net::SocketAddr>,
+}
+
+/// Where `agent init` puts the mount: `(path, is the desktop default)`.
+pub fn mount_choice(explicit: Option<&Path>, no_mount: bool) -> Option<(PathBuf, bool)> {
+    if no_mount {
+        return None;
+    }
+    match explicit {
+        Some(p) => Some((p.to_owned(), false)),
+        None => agent_core::config::desktop_mount_point().map(|p| (p, true)),
+    }
+}
+
+/// The `[vfs]` (and `[transfer]`) sections of a written config.
+pub fn optional_sections(
+    mount: Option<&(PathBuf, bool)>,
+    transfer_listen: Option<std::net::SocketAddr>,
+) -> String {
+    let mut out = String::new();
+    if let Some((path, default)) = mount {
+        out.push_str("\n[vfs]\n");
+        if *default {
+            out.push_str(
+                "# The desktop default: if it cannot be mounted (no FUSE, busy) the agent runs without it\n\
+                 # and reports why; remove `mount_point_is_default` to make a failed mount stop the start.\n",
+            );
+        }
+        out.push_str(&format!("mount_point = {}\n", toml_string(&path.to_string_lossy())));
+        if *default {
+            out.push_str("mount_point_is_default = true\n");
+        }
+    }
+    if let Some(addr) = transfer_listen {
+        out.push_str(&format!("\n[transfer]\nlisten = {}\n", toml_string(&addr.to_string())));
+    }
+    out
 }
 
 /// Reads a line from the terminal (prompting) or fails with a hint about the flag.
@@ -235,6 +283,12 @@ async fn join(
     write_file(&data_dir.join("keys/hub_transfer.pub"), &format!("{hub_key}\n"))?;
 
     // 5. agent.toml, checked by the same loader every start uses.
+    let mount = mount_choice(args.mount_point.as_deref(), args.no_mount);
+    if let Some((p, _)) = &mount {
+        if !p.is_absolute() {
+            return Err(CliError::Usage(format!("--mount-point {}: not an absolute path", p.display())));
+        }
+    }
     let secret_ref = match &stored {
         SecretRef::File(p) => format!("file:{}", p.display()),
         SecretRef::Keyring { service, account } => format!("keyring:{service}/{account}"),
@@ -251,8 +305,9 @@ async fn join(
          access_key_id = {key}\n\
          # Where the secret lives (never the secret itself).\n\
          secret = {secret}\n\
-         server_fingerprint = {fp}\n",
+         server_fingerprint = {fp}\n{sections}",
         now = chrono::Utc::now().to_rfc3339(),
+        sections = optional_sections(mount.as_ref(), args.transfer_listen),
         data = q(&data_dir.to_string_lossy()),
         url = q(server),
         key = q(&access_key),
@@ -282,9 +337,15 @@ async fn join(
          pinned:      certificate {pinned}\n  \
          config:      {}\n  \
          indexing:    {}\n  \
+         mount:       {}\n  \
          service:     {service}\n",
         config_path.display(),
         watch.iter().map(|w| w.display().to_string()).collect::<Vec<_>>().join(", "),
+        match &mount {
+            Some((p, true)) => format!("{} (the desktop default)", p.display()),
+            Some((p, false)) => p.display().to_string(),
+            None => "none".to_owned(),
+        },
     ));
     Ok(())
 }

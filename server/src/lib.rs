@@ -15,11 +15,14 @@
 //!   small bound.
 //! - [`limits`] — body caps checked before reading (login, signed agent requests).
 //! - [`liveness`] — marks nodes observed offline after a silence.
+//! - [`default_tree`] — `/machines/{machine}/{watch path}` kept in step with the node
+//!   documents, and the starter directories (`/recent`, `/by-type/…`) of a new hub.
 //! - [`local_agent`] — the node credential of the agent that `mosaicfs up` runs in-process.
 
 pub mod agent_auth;
 pub mod auth;
 pub mod credentials;
+pub mod default_tree;
 pub mod error;
 pub mod keys;
 pub mod limits;
@@ -103,6 +106,7 @@ pub struct ServerHandle {
     pub first_admin: Option<(AccessKeyId, Secret, String)>,
     handle: axum_server::Handle<SocketAddr>,
     liveness: tokio::task::JoinHandle<()>,
+    default_tree: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     store: Store,
     vault: Arc<vault::Vault>,
@@ -112,6 +116,7 @@ impl ServerHandle {
     /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
     pub async fn shutdown(self) -> Result<(), ServerError> {
         self.liveness.abort();
+        self.default_tree.abort();
         self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
         let _ = self.task.await;
         let store = self.store.clone();
@@ -154,6 +159,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     state.vault = vault.clone();
     state.listings = Arc::new(agent_core::vtree::Listings::new(state.labels.clone(), config.readdir_ttl));
     state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());
+    let default_tree = default_tree::spawn(store.clone(), state.vdir_writes.clone());
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem)
         .await
@@ -179,6 +185,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         first_admin,
         handle,
         liveness,
+        default_tree,
         task,
         store,
         vault,

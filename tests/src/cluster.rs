@@ -110,7 +110,16 @@ impl Agent {
         let node = NodeDir::new("");
         let proxy = Proxy::start(ip, hub.addr());
         let mut child = Command::new(mosaicfs_bin())
-            .args(["agent", "init", "--no-service", "--force", "--secret-store", "file", "--secret-stdin"])
+            .args([
+                "agent",
+                "init",
+                "--no-service",
+                "--no-mount",
+                "--force",
+                "--secret-store",
+                "file",
+                "--secret-stdin",
+            ])
             .args(["--server", &proxy.url(), "--server-fingerprint", &hub.fingerprint])
             .args(["--access-key-id", &hub.admin_key, "--name", ip])
             .arg("--watch")

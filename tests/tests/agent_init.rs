@@ -197,3 +197,74 @@ fn init_keeps_the_secret_in_the_os_keychain_when_one_answers() {
     );
     assert!(!data.join("secrets").exists(), "no secret file when the keychain holds it");
 }
+
+/// The `[vfs]` and `[transfer]` sections init writes: the desktop default (`~/MosaicFS`, allowed
+/// to fail) for a user with a graphical session, an explicit `--mount-point`, `--no-mount`, and
+/// `--transfer-listen`.
+#[test]
+fn init_writes_the_mount_a_desktop_user_gets_and_the_flags_change_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = hub(&tmp.path().join("hub"));
+    let (home, data, watched) = (tmp.path().join("home"), tmp.path().join("agent"), tmp.path().join("docs"));
+    std::fs::create_dir_all(&watched).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let config = tmp.path().join("agent.toml");
+    let join = |extra: &[&str], display: bool| {
+        let mut args: Vec<String> = [
+            "--server",
+            &hub.url,
+            "--server-fingerprint",
+            &hub.fingerprint,
+            "--access-key-id",
+            &hub.key,
+            "--secret-stdin",
+            "--secret-store",
+            "file",
+            "--no-service",
+            "--force",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (flag, value) in [("--watch", &watched), ("--data-dir", &data), ("--config", &config)] {
+            args.push(flag.into());
+            args.push(value.to_str().unwrap().into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(mosaicfs_bin())
+            .args(["agent", "init"])
+            .args(&args)
+            .env("HOME", &home)
+            .env("MOSAICFS_LOG", "warn")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("DISPLAY", if display { ":99" } else { "" })
+            // Tests run as root here: say whether this is a desktop user's session.
+            .env("MOSAICFS_DESKTOP", if display { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(format!("{}\n", hub.secret).as_bytes());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        AgentConfig::load(&config).expect("agent.toml valid")
+    };
+
+    let desktop = join(&[], true);
+    assert_eq!(desktop.vfs.mount_point, Some(home.join("MosaicFS")));
+    assert!(desktop.vfs.mount_is_default, "the desktop default may fail without stopping the agent");
+
+    let headless = join(&[], false);
+    assert_eq!(headless.vfs.mount_point, None, "no graphical session: the mount stays opt-in");
+
+    let chosen = tmp.path().join("tree");
+    let explicit =
+        join(&["--mount-point", chosen.to_str().unwrap(), "--transfer-listen", "127.0.0.9:7999"], true);
+    assert_eq!((explicit.vfs.mount_point, explicit.vfs.mount_is_default), (Some(chosen), false));
+    assert_eq!(explicit.transfer.listen, "127.0.0.9:7999".parse().unwrap());
+    assert!(explicit.transfer.listen_explicit);
+
+    let none = join(&["--no-mount"], true);
+    assert_eq!(none.vfs.mount_point, None);
+}

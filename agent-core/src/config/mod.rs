@@ -33,7 +33,7 @@ pub use log::LogConfig;
 pub use paths::default_data_dir;
 pub use sync::SyncConfig;
 pub use transfer::{TransferConfig, DEFAULT_TRANSFER_PORT};
-pub use vfs::VfsConfig;
+pub use vfs::{desktop_mount_point, is_desktop_user, VfsConfig};
 pub use watcher::WatcherConfig;
 
 use crate::ids::NodeId;
@@ -136,6 +136,12 @@ impl AgentConfig {
             exclude: raw.exclude,
             control_plane,
         })
+    }
+
+    /// Directories never indexed, whatever the watch paths: the data directory and the mount
+    /// point (the agent's own writes, and the tree it serves).
+    pub fn never_indexed(&self) -> Vec<PathBuf> {
+        std::iter::once(self.data_dir.clone()).chain(self.vfs.mount_point.clone()).collect()
     }
 
     /// A configuration for ad-hoc use (the `index` commands without a config file, tests):

@@ -27,6 +27,9 @@ pub struct CrawlOptions {
     pub exclude: GlobSet,
     /// Lower this thread's CPU and I/O priority for the crawl.
     pub low_priority: bool,
+    /// Directories never indexed wherever they are (absolute): the agent's data directory and
+    /// the mount point, so the agent never indexes its own store or the tree it serves.
+    pub skip_dirs: Vec<PathBuf>,
 }
 
 impl CrawlOptions {
@@ -35,7 +38,18 @@ impl CrawlOptions {
         for g in exclude {
             b.add(globset::Glob::new(g)?);
         }
-        Ok(CrawlOptions { progress_interval, exclude: b.build()?, low_priority: true })
+        Ok(CrawlOptions { progress_interval, exclude: b.build()?, low_priority: true, skip_dirs: vec![] })
+    }
+
+    /// These options, never entering `dirs` (see [`CrawlOptions::skip_dirs`]).
+    pub fn skipping(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> CrawlOptions {
+        self.skip_dirs.extend(dirs);
+        self
+    }
+
+    /// Whether `path` is one of the skipped directories or below one.
+    pub fn skips(&self, path: &Path) -> bool {
+        self.skip_dirs.iter().any(|d| path.starts_with(d))
     }
 }
 
@@ -153,10 +167,11 @@ fn crawl_root(
         let walker_root = root_str.clone();
         let low_priority = opts.low_priority;
         let exclude = &opts.exclude;
+        let skip = &opts.skip_dirs;
         let observer = &mut *observer;
         let walker = scope.spawn(move || {
             let _priority = low_priority.then(priority::lower);
-            walk(&walker_root, exclude, observer, &tx)
+            walk(&walker_root, exclude, skip, observer, &tx)
         });
         for walked in rx {
             match walked {
@@ -202,6 +217,7 @@ fn crawl_root(
 fn walk(
     root: &str,
     exclude: &GlobSet,
+    skip: &[PathBuf],
     observer: &mut (dyn CrawlObserver + Send),
     tx: &std::sync::mpsc::SyncSender<Walked>,
 ) -> bool {
@@ -220,6 +236,12 @@ fn walk(
                 if !exclude.is_empty() {
                     listing.files.retain(|(n, _)| !excluded(n));
                     listing.subdirs.retain(|n| !excluded(n));
+                }
+                if !skip.is_empty() {
+                    listing.subdirs.retain(|n| {
+                        let full = PathBuf::from(crate::indexer::join(&dir, n));
+                        !skip.iter().any(|d| full.starts_with(d))
+                    });
                 }
                 for sub in listing.subdirs.iter().rev() {
                     stack.push(crate::indexer::join(&dir, sub));

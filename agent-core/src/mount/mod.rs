@@ -16,6 +16,7 @@ mod adapter;
 mod backing;
 mod pool;
 mod prepare;
+mod probes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -110,7 +110,8 @@ impl IndexWorker {
         let status = Arc::new(Mutex::new(WorkerStatus::default()));
         let settings = Settings {
             roots: config.watch_paths.clone(),
-            crawl: CrawlOptions::new(&config.exclude, config.crawler.progress_interval)?,
+            crawl: CrawlOptions::new(&config.exclude, config.crawler.progress_interval)?
+                .skipping(config.never_indexed()),
             storm_per_sec: config.watcher.storm_events_per_sec,
             storm_duration: config.watcher.storm_duration,
             fallback_interval: config.crawler.fallback_interval,
@@ -287,10 +288,17 @@ impl Run {
         Ok(summary)
     }
 
-    fn on_event(&mut self, event: notify::Event, now: Instant) -> Result<(), StoreError> {
+    fn on_event(&mut self, mut event: notify::Event, now: Instant) -> Result<(), StoreError> {
         self.update(|s| s.events += 1);
         if event.need_rescan() {
             return self.events_lost("the kernel's event queue overflowed", 0);
+        }
+        // The data directory and the mount point are never indexed (their own writes would
+        // otherwise feed the watcher forever).
+        let before = event.paths.len();
+        event.paths.retain(|p| !self.settings.crawl.skips(p));
+        if before > 0 && event.paths.is_empty() {
+            return Ok(());
         }
         let state = self.storm.record(event.paths.len().max(1) as u64, now);
         self.on_storm_state(state)?;
