@@ -463,3 +463,47 @@ fn a_hub_restored_from_an_older_copy_gets_everything_again_and_its_new_changes_r
     await_convergence(&hub, &[&a]);
     a.stop();
 }
+
+#[test]
+fn sync_status_of_a_stopped_agent_says_it_is_not_running_and_since_when() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&tmp.path().join("hub"), 3);
+    let mut a = Agent::join(&hub, "127.0.0.2", FAST_AGENT);
+    a.start();
+    let s = wait_for("A connects", DEADLINE, || {
+        if !a.db().exists() {
+            return None;
+        }
+        let s = a.sync_status();
+        (s["connected"] == true).then_some(s)
+    });
+    assert_eq!(s["agent"]["running"], true, "{s}");
+    assert_eq!(s["connection"], "connected", "{s}");
+
+    // A clean stop: the saved state still says "connected", the report does not.
+    let before_stop = chrono::Utc::now() - chrono::Duration::seconds(1);
+    a.stop();
+    let s = a.sync_status();
+    assert_eq!(s["agent"]["running"], false, "{s}");
+    assert_eq!(s["agent"]["clean_stop"], true, "{s}");
+    assert_eq!(s["connected"], false, "{s}");
+    assert_eq!(s["connection"], "agent not running", "{s}");
+    let since: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(s["agent"]["stopped_since"].clone()).expect("stopped_since");
+    assert!(since >= before_stop, "stopped since the stop, not before: {s}");
+    let text = a.node.run(&["sync", "status", "--config", a.node.config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("not running since"), "{text}");
+
+    // Killed: not running either, since its last heartbeat, and not a clean stop.
+    std::fs::write(a.node.watched.join("while-stopped.txt"), b"x").unwrap();
+    a.start();
+    // Indexing starts after the start is announced.
+    wait_for("A runs again", DEADLINE, || index_matches_disk(&a).then_some(()));
+    assert_eq!(a.sync_status()["agent"]["running"], true);
+    a.kill();
+    let s = a.sync_status();
+    assert_eq!(s["agent"]["running"], false, "{s}");
+    assert_eq!(s["agent"]["clean_stop"], false, "{s}");
+    assert!(s["agent"]["stopped_since"].is_string(), "{s}");
+}

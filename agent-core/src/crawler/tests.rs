@@ -179,3 +179,51 @@ fn renames_keep_the_document() {
     let s = run(&store, &root);
     assert_eq!((s.added, s.changed, s.deleted), (0, 0, 0), "{s:?}");
 }
+
+#[test]
+fn a_file_moved_between_crawls_keeps_its_document_and_a_copy_or_link_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("w");
+    write(&root.join("a/moved.txt"), b"m");
+    write(&root.join("a/copied.txt"), b"c");
+    write(&root.join("a/linked.txt"), b"l");
+    let store = Store::open_in_memory().unwrap();
+    run(&store, &root);
+    let p = |s: &str| root.join(s).to_str().unwrap().to_owned();
+    let doc = |s: &str| store.file_by_path(&node(), &p(s)).unwrap().unwrap();
+    let (moved, copied, linked) = (doc("a/moved.txt"), doc("a/copied.txt"), doc("a/linked.txt"));
+    assert!(moved.disk.is_some(), "the crawler records the disk identity");
+
+    // While no agent runs: a move into a new directory that sorts before the old one, a move
+    // into a directory after it and a rename, a copy (new inode, same mtime) and a hard link.
+    std::fs::create_dir_all(root.join("0new")).unwrap();
+    std::fs::rename(root.join("a/moved.txt"), root.join("0new/renamed.txt")).unwrap();
+    std::fs::create_dir_all(root.join("z")).unwrap();
+    std::fs::copy(root.join("a/copied.txt"), root.join("z/copy.txt")).unwrap();
+    let mtime = std::fs::metadata(root.join("a/copied.txt")).unwrap().modified().unwrap();
+    std::fs::File::options().write(true).open(root.join("z/copy.txt")).unwrap().set_modified(mtime).unwrap();
+    std::fs::hard_link(root.join("a/linked.txt"), root.join("z/link.txt")).unwrap();
+    let s = run(&store, &root);
+    assert_eq!((s.added, s.deleted, s.errors), (2, 0, 0), "{s:?}");
+
+    let renamed = doc("0new/renamed.txt");
+    assert_eq!(
+        (renamed.id, renamed.inode, renamed.status),
+        (moved.id.clone(), moved.inode, FileStatus::Active)
+    );
+    assert!(store.file_by_path(&node(), &p("a/moved.txt")).unwrap().is_none(), "the old path is free");
+    assert_ne!(doc("z/copy.txt").id, copied.id, "a copy is a new file");
+    assert_eq!(doc("a/copied.txt").id, copied.id);
+    assert_ne!(doc("z/link.txt").id, linked.id, "a hard link is a second file");
+    assert_eq!(doc("a/linked.txt").id, linked.id);
+
+    // Moved back into the old directory (which sorts after the new one's crawl position).
+    std::fs::rename(root.join("0new/renamed.txt"), root.join("z/back.txt")).unwrap();
+    // (0new is crawled first: the file is marked deleted there, then taken back in z.)
+    let s = run(&store, &root);
+    assert_eq!((s.added, s.errors), (0, 0), "{s:?}");
+    let back = doc("z/back.txt");
+    assert_eq!((back.id, back.status), (moved.id.clone(), FileStatus::Active));
+    let s = run(&store, &root);
+    assert_eq!((s.added, s.changed, s.deleted), (0, 0, 0), "a crawl afterwards changes nothing: {s:?}");
+}

@@ -25,6 +25,7 @@ fn file_of(node: &NodeId, path: &str) -> FileDoc {
         first_seen: doc::now(),
         deleted_at: None,
         received_at: None,
+        disk: None,
     }
 }
 
