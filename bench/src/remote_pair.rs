@@ -54,6 +54,8 @@ pub fn remote_pair(args: RemotePairArgs) -> Result<()> {
     println!("hub_data={}", hub.data.display());
     println!("a_node={}", a.node_id);
     println!("a_db={}", a.db().display());
+    println!("b_node={}", b.node_id);
+    println!("b_db={}", b.db().display());
     println!("b_config={}", b.node.config.display());
     println!("b_data={}", b.node.data.display());
     println!("ready");
