@@ -25,6 +25,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$HERE/common.sh"
+# shellcheck source-path=SCRIPTDIR source=remote_common.sh
+. "$HERE/remote_common.sh"
 
 need hyperfine
 need rclone
@@ -56,14 +58,8 @@ if [ ! -f "$SRV/film.mp4" ]; then
 fi
 B1=$(stat -c %s "$SRV/file1g.bin"); B2=$(stat -c %s "$SRV/file2g.bin")
 FILM_SECS=120
-mkdir -p "$BENCH/tls"
-if [ ! -f "$BENCH/tls/rclone.crt" ]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
-    -keyout "$BENCH/tls/rclone.key" -out "$BENCH/tls/rclone.crt" 2>/dev/null
-fi
 warm_src() { cat "$SRV/file1g.bin" "$SRV/file2g.bin" "$SRV/film.mp4" > /dev/null; }
 offset() { python3 -c "import random; r=random.Random($1); print(r.randrange($2 - 100*2**20, $2 - 65536))"; }
-lo_tx() { cat /sys/class/net/lo/statistics/tx_bytes; }
 dd_time() { local t0 t1; t0=$(now); dd if="$1" of=/dev/null bs=1M 2>/dev/null; t1=$(now); elapsed "$t0" "$t1"; }
 median_of() { python3 -c "import statistics,sys; print(int(statistics.median(float(x) for x in open(sys.argv[1]).read().split())))" "$RES/$1.times"; }
 
@@ -85,24 +81,14 @@ context remote
 warm_src
 
 # ================= rclone over https =================
-URL_R=https://127.0.0.1:$PORT
-start_bg "$RES/rclone-serve-https.log" rclone serve http "$SRV" --addr "127.0.0.1:$PORT" --read-only \
-  --cert "$BENCH/tls/rclone.crt" --key "$BENCH/tls/rclone.key"
-SPID=$LAST_PID
-for _ in $(seq 1 200); do curl -skf -o /dev/null "$URL_R/" && break; sleep 0.05; done
+rclone_serve "$SRV"
 hf remote.curl_tls_1g --count "$B1" --scale 1e-6 --unit MB/s -- --runs "$RUNS" --warmup 1 \
   "curl -skf -o /dev/null $URL_R/file1g.bin"
 
-mount_rclone() {   # fresh cache dir; sets RPID
-  rm -rf "$CACHE_R"; mkdir -p "$CACHE_R"
-  fuse_mount "$MP_R" "$RES/rclone-https-mount.log" rclone mount :http: "$MP_R" --http-url "$URL_R/" \
-    --no-check-certificate --vfs-cache-mode full --cache-dir "$CACHE_R" --read-only
-  RPID=$LAST_PID
-}
 for n in cold_read_1g warm_read_1g warm_read_1g_dropped; do reset_times "remote.rclone.$n"; done
 for i in $(seq 1 "$RUNS"); do
   warm_src
-  mount_rclone
+  mount_rclone "$MP_R" "$CACHE_R"
   record remote.rclone.cold_read_1g "$(dd_time "$MP_R/file1g.bin")"
   record remote.rclone.warm_read_1g "$(dd_time "$MP_R/file1g.bin")"
   if [ "$CAN_DROP" = 1 ]; then drop_caches; record remote.rclone.warm_read_1g_dropped "$(dd_time "$MP_R/file1g.bin")"; fi
@@ -117,7 +103,7 @@ for n in total fetched; do reset_times "remote.rclone.range64k.$n"; done
 for n in probe first_frame seek; do reset_times "remote.rclone.video.$n"; done
 for i in $(seq 1 "$RUNS"); do
   off=$(offset "$i" "$B2")
-  mount_rclone
+  mount_rclone "$MP_R" "$CACHE_R"
   l0=$(lo_tx)
   read -r _ _ _ t _ ok < <(python3 "$SHARED_BENCH/ttfb.py" "$MP_R/file2g.bin" "$off" 65536 --verify "$SRV/file2g.bin" || true)
   l1=$(lo_tx)
@@ -143,29 +129,7 @@ summarize remote.bindfs.warm_read_1g --count "$B1" --scale 1e-6 --unit MB/s
 fuse_umount "$MP_B" "$BPID"
 
 # ================= mosaicfs: hub + A serving, B mounting =================
-PAIR_LOG=$RES/remote-pair.log
-start_bg "$PAIR_LOG" env MOSAICFS_BIN="$MOSAICFS" MOSAICFS_AGENT_LOG=warn "$MOSAICFS_BENCH" remote-pair \
-  --srv "$SRV" --mount "$MP_M" --cache-mib 8192
-PAIR=$LAST_PID
-for _ in $(seq 1 1200); do grep -qx ready "$PAIR_LOG" && break; kill -0 "$PAIR" || { cat "$PAIR_LOG" >&2; exit 1; }; sleep 0.1; done
-val() { awk -F= -v k="$1" '$1 == k {print substr($0, length(k) + 2); exit}' "$PAIR_LOG"; }
-HUB_DATA=$(val hub_data); A_DB=$(val a_db); B_CONFIG=$(val b_config); B_DATA=$(val b_data)
-
-b_start() {   # fresh cache; starts agent B, waits for the mount and NAME visible; sets MPID
-  rm -rf "$B_DATA/cache"
-  mkdir -p "$MP_M"
-  start_bg "$RES/mosaicfs-b.log" env MOSAICFS_LOG=warn "$MOSAICFS" agent --config "$B_CONFIG"
-  MPID=$LAST_PID
-  MOUNTS+=("$MP_M")
-  wait_mount "$MP_M" "$MPID"
-  for _ in $(seq 1 1200); do [ -e "$MP_M/remote/$1" ] && return 0; sleep 0.05; done
-  echo "$MP_M/remote/$1 did not appear" >&2; return 1
-}
-b_stop() { stop_bg "$MPID"; }   # SIGTERM: B unmounts and exits
-b_cache_cap() { sed -i "s/^max_mib = .*/max_mib = $1/" "$B_CONFIG"; }
-alloc_cache() {   # bytes allocated by the cached files (what the cap counts; directories excluded)
-  find "$B_DATA/cache/files" "$B_DATA/cache/blocks" -type f -printf '%b\n' 2>/dev/null | awk '{s += $1 * 512} END {print s + 0}'
-}
+pair_start "$SRV" "$MP_M"
 
 for _ in $(seq 1 600); do
   line=$("$MOSAICFS_BENCH" transfer-token --hub-data "$HUB_DATA" --agent-db "$A_DB" --path "$SRV/file1g.bin" 2>/dev/null) && break

@@ -27,11 +27,15 @@ pub struct RemotePairArgs {
     cache_mib: u64,
 }
 
+/// Both agents write their `agent_status` (with its counters, which the scripts read from the
+/// stores) every second.
+const STATUS: &str = "[sync]\nstatus_interval_secs = 1\n";
+
 pub fn remote_pair(args: RemotePairArgs) -> Result<()> {
     let srv = args.srv.canonicalize().with_context(|| format!("{}", args.srv.display()))?;
     let hub_dir = tempfile::tempdir()?;
     let mut hub = Hub::start(hub_dir.path(), 60);
-    let mut a = Agent::join(&hub, "127.0.0.2", "[transfer]\nlisten = \"127.0.0.2:0\"\n");
+    let mut a = Agent::join(&hub, "127.0.0.2", &format!("[transfer]\nlisten = \"127.0.0.2:0\"\n{STATUS}"));
     let text = std::fs::read_to_string(&a.node.config)?;
     let watched = format!("watch_paths = [{:?}]", a.node.watched.display().to_string());
     if !text.contains(&watched) {
@@ -45,7 +49,7 @@ pub fn remote_pair(args: RemotePairArgs) -> Result<()> {
     let b = Agent::join(&hub, "127.0.0.3", "");
     let mut text = std::fs::read_to_string(&b.node.config)?;
     text.push_str(&format!(
-        "[transfer]\nlisten = \"127.0.0.3:0\"\n[vfs]\nmount_point = {:?}\n[cache]\nmax_mib = {}\nmin_free_mib = 0\n",
+        "[transfer]\nlisten = \"127.0.0.3:0\"\n[vfs]\nmount_point = {:?}\n[cache]\nmax_mib = {}\nmin_free_mib = 0\n{STATUS}",
         args.mount.display().to_string(),
         args.cache_mib
     ));
@@ -54,6 +58,8 @@ pub fn remote_pair(args: RemotePairArgs) -> Result<()> {
     println!("hub_data={}", hub.data.display());
     println!("a_node={}", a.node_id);
     println!("a_db={}", a.db().display());
+    println!("b_node={}", b.node_id);
+    println!("b_db={}", b.db().display());
     println!("b_config={}", b.node.config.display());
     println!("b_data={}", b.node.data.display());
     println!("ready");
