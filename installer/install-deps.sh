@@ -5,7 +5,7 @@
 # usage: installer/install-deps.sh build|test|bench
 #   build  compile the headless `mosaicfs` binary (C compiler for the bundled SQLite)
 #   test   build + what the test suite runs against (fuse3, rsync, attr (getfattr), git and
-#          sqlite3 for the mount tests, ffmpeg
+#          sqlite3 for the mount tests, chromium and chromium-driver for the web UI tests, ffmpeg
 #          for the remote video test)
 #   bench  test + the peers the benchmarks compare with (hyperfine, plocate, GNU time, wrk, curl,
 #          bindfs, rclone)
@@ -16,7 +16,7 @@ set -euo pipefail
 
 purpose=${1:-test}
 build=(build-essential pkg-config ca-certificates)
-test=("${build[@]}" procps python3 python3-venv dbus gnome-keyring fuse3 rsync ffmpeg attr git sqlite3)
+test=("${build[@]}" procps python3 python3-venv dbus gnome-keyring fuse3 rsync ffmpeg attr git sqlite3 chromium chromium-driver)
 bench=("${test[@]}" hyperfine plocate time python3 wrk curl bindfs rclone)
 
 case "$purpose" in

@@ -25,6 +25,9 @@ pub struct HubArgs {
     /// (0: no cache).
     #[arg(long, default_value_t = 5)]
     readdir_ttl_secs: u64,
+    /// The name the web UI shows for this MosaicFS [default: the host name].
+    #[arg(long)]
+    instance_name: Option<String>,
 }
 
 impl HubArgs {
@@ -44,6 +47,7 @@ impl HubArgs {
             login_per_minute: self.login_per_minute,
             offline_after: std::time::Duration::from_secs(self.offline_after_secs.max(1)),
             readdir_ttl: std::time::Duration::from_secs(self.readdir_ttl_secs),
+            instance_name: self.instance_name.clone().filter(|n| !n.trim().is_empty()),
             admin_secret_store,
             local_node,
         })

@@ -137,9 +137,17 @@ impl FromRequestParts<AppState> for Session {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
         let token =
             header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
+        Session::from_token(state, token.trim()).await
+    }
+}
+
+impl Session {
+    /// The session a token stands for, if it is valid and [`Session::check`] holds: a bearer
+    /// token of the API, or the web UI's session cookie.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Session, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token.trim(), &state.jwt.decoding, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &state.jwt.decoding, &validation)
             .map_err(|_| ApiError::Unauthorized)?;
         Session::check(state, &data.claims).await?;
         Ok(Session { claims: data.claims })

@@ -18,6 +18,7 @@
 //! - [`default_tree`] — `/machines/{machine}/{watch path}` kept in step with the node
 //!   documents, and the starter directories (`/recent`, `/by-type/…`) of a new hub.
 //! - [`local_agent`] — the node credential of the agent that `mosaicfs up` runs in-process.
+//! - [`pages`] — the web UI: pages and fragments of the `ui` crate, session cookie, live events.
 
 pub mod agent_auth;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod limits;
 pub mod liveness;
 pub mod local_agent;
+pub mod pages;
 pub mod routes;
 pub mod state;
 pub mod vault;
@@ -66,6 +68,8 @@ pub struct ServerConfig {
     pub offline_after: std::time::Duration,
     /// How long `GET /api/vfs` may serve a listing from the readdir cache (0: never).
     pub readdir_ttl: std::time::Duration,
+    /// The name the web UI shows for this MosaicFS (default: the host name).
+    pub instance_name: Option<String>,
 }
 
 impl ServerConfig {
@@ -78,6 +82,7 @@ impl ServerConfig {
             admin_secret_store: agent_core::secrets::Backend::File,
             offline_after: std::time::Duration::from_secs(90),
             readdir_ttl: state::READDIR_TTL,
+            instance_name: None,
         }
     }
 }
@@ -156,6 +161,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         transfer,
     );
     state.local = config.local_node.clone().map(Arc::new);
+    if let Some(name) = &config.instance_name {
+        state.instance_name = name.as_str().into();
+    }
     state.vault = vault.clone();
     state.listings = Arc::new(agent_core::vtree::Listings::new(state.labels.clone(), config.readdir_ttl));
     state.cert_fingerprint = Arc::from(tls.fingerprint.as_str());

@@ -69,6 +69,8 @@ pub struct AppState {
     /// KiB of signed agent request bodies that may be held before their signatures are
     /// checked ([`crate::limits::AGENT_BODY_BUDGET_KIB`]).
     pub agent_bodies: Arc<tokio::sync::Semaphore>,
+    /// The name the web UI shows in its top bar (`--instance-name`, default: the host name).
+    pub instance_name: Arc<str>,
 }
 
 /// The store-derived part of `/health`, kept between calls: `/health` is unauthenticated, so
@@ -137,6 +139,7 @@ impl AppState {
             vault: Arc::new(crate::vault::Vault::ephemeral()),
             health: Arc::new(tokio::sync::Mutex::new(None)),
             agent_bodies: Arc::new(tokio::sync::Semaphore::new(crate::limits::AGENT_BODY_BUDGET_KIB)),
+            instance_name: agent_core::host::hostname().into(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! directories and config, start processes and always clean them up (killed by recorded PID),
 //! and wait for conditions with a generous deadline instead of sleeping.
 
+pub mod browser;
 pub mod cluster;
 pub mod mounted;
 pub mod net;

@@ -31,13 +31,24 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     SmallJson(body): SmallJson<Login>,
 ) -> Result<Json<LoginAnswer>, ApiError> {
-    let limited =
-        state.login_limiter.lock().unwrap_or_else(|p| p.into_inner()).attempt(peer.ip(), Instant::now());
+    let (token, claims) = authenticate(&state, peer.ip(), &body.access_key_id, body.secret).await?;
+    Ok(Json(LoginAnswer { token, expires_at: claims.exp }))
+}
+
+/// Checks an access key id and secret under the login rate limit of `ip` and issues a session
+/// token: the API's login and the web UI's login form both come here.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    access_key_id: &str,
+    secret: String,
+) -> Result<(String, crate::auth::Claims), ApiError> {
+    let limited = state.login_limiter.lock().unwrap_or_else(|p| p.into_inner()).attempt(ip, Instant::now());
     if let Err(retry_after_secs) = limited {
         return Err(ApiError::RateLimited { retry_after_secs });
     }
-    let key: AccessKeyId = body.access_key_id.parse().map_err(|_| ApiError::BadCredentials)?;
-    let secret = Secret::from_string(body.secret);
+    let key: AccessKeyId = access_key_id.parse().map_err(|_| ApiError::BadCredentials)?;
+    let secret = Secret::from_string(secret);
     let ok = match credentials::get(&state.store, &key).await? {
         Some(cred) => {
             state.vault.secret_matches(&cred, secret).await?
@@ -47,17 +58,17 @@ pub async fn login(
         None => {
             // The same work as a wrong secret: Argon2id with the parameters the kdf endpoint
             // shows for this id.
-            state.vault.derive(secret, fake_kdf(&state, &key)).await?;
+            state.vault.derive(secret, fake_kdf(state, &key)).await?;
             false
         }
     };
     if !ok {
-        tracing::info!(access_key_id = %key, ip = %peer.ip(), "login refused");
+        tracing::info!(access_key_id = %key, %ip, "login refused");
         return Err(ApiError::BadCredentials);
     }
-    let (token, claims) = issue(&state.jwt, key.as_str(), chrono::Utc::now().timestamp())?;
-    tracing::info!(access_key_id = %key, ip = %peer.ip(), "login");
-    Ok(Json(LoginAnswer { token, expires_at: claims.exp }))
+    let issued = issue(&state.jwt, key.as_str(), chrono::Utc::now().timestamp())?;
+    tracing::info!(access_key_id = %key, %ip, "login");
+    Ok(issued)
 }
 
 /// The stable made-up KDF parameters of an access key id that does not exist.
@@ -93,6 +104,12 @@ pub async fn whoami(State(state): State<AppState>, session: Session) -> Result<J
     security(("bearer" = [])),
 )]
 pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Json<LoggedOut>, ApiError> {
+    end_session(&state, &session).await?;
+    Ok(Json(LoggedOut { logged_out: true }))
+}
+
+/// Revokes a session's token, also across restarts (the API's logout and the web UI's).
+pub(crate) async fn end_session(state: &AppState, session: &Session) -> Result<(), ApiError> {
     let (jti, exp) = (session.claims.jti.clone(), session.claims.exp);
     state
         .store
@@ -101,8 +118,8 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Result<J
     let now = chrono::Utc::now().timestamp();
     let mut revoked = state.revoked.lock().unwrap_or_else(|p| p.into_inner());
     revoked.retain(|_, exp| *exp > now);
-    revoked.insert(session.claims.jti, session.claims.exp);
-    Ok(Json(LoggedOut { logged_out: true }))
+    revoked.insert(session.claims.jti.clone(), session.claims.exp);
+    Ok(())
 }
 
 /// `GET /api/auth/kdf/{access_key_id}`: the salt and cost a secret's holder needs to derive the

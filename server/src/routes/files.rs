@@ -169,7 +169,13 @@ pub async fn search(
     _session: Session,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SearchPage>, ApiError> {
-    let q = SearchQuery::parse(raw.as_deref())?;
+    search_files(&state, raw.as_deref()).await.map(Json)
+}
+
+/// A search as `GET /api/search` takes it (its raw query string): the API and the web UI's
+/// search page both run this.
+pub(crate) async fn search_files(state: &AppState, raw: Option<&str>) -> Result<SearchPage, ApiError> {
+    let q = SearchQuery::parse(raw)?;
     let limit = limit(q.limit)?;
     let term = match &q.q {
         Some(t) if t.is_empty() || t.len() > 1000 => {
@@ -248,5 +254,5 @@ pub async fn search(
             })
         })
         .await??;
-    Ok(Json(SearchPage { files, next_cursor: next, total }))
+    Ok(SearchPage { files, next_cursor: next, total })
 }

@@ -6,15 +6,15 @@
 //! A route cannot be routed without being documented, nor documented without being routed.
 
 mod agent;
-mod auth;
+pub(crate) mod auth;
 mod changes;
 mod commands;
-mod content;
+pub(crate) mod content;
 mod credentials;
-mod files;
+pub(crate) mod files;
 mod health;
 mod labels;
-mod nodes;
+pub(crate) mod nodes;
 pub mod openapi;
 mod stream;
 mod vdirs;
@@ -197,6 +197,7 @@ pub fn app(state: AppState) -> Router {
         });
     }
     router
+        .merge(crate::pages::router(state.clone()))
         .fallback(|| async { crate::error::ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))

@@ -66,15 +66,19 @@ pub async fn register(
     security(("bearer" = [])),
 )]
 pub async fn list(State(state): State<AppState>, _session: Session) -> Result<Json<Vec<NodeDoc>>, ApiError> {
+    all_nodes(&state).await.map(Json)
+}
+
+/// Every node document (the API's list and the web UI's pages).
+pub(crate) async fn all_nodes(state: &AppState) -> Result<Vec<NodeDoc>, ApiError> {
     let docs = state.store.run(|s| s.list_type(DocType::Node)).await?;
-    Ok(Json(
-        docs.into_iter()
-            .filter_map(|d| match d {
-                Document::Node(n) => Some(n),
-                _ => None,
-            })
-            .collect(),
-    ))
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| match d {
+            Document::Node(n) => Some(n),
+            _ => None,
+        })
+        .collect())
 }
 
 fn node_id(raw: &str) -> Result<NodeId, ApiError> {
@@ -245,7 +249,13 @@ pub async fn status(
     _session: Session,
     Path(raw): Path<String>,
 ) -> Result<Json<NodeStatusView>, ApiError> {
-    let node = node_id(&raw)?;
+    node_status(&state, &raw).await.map(|(_, view)| Json(view))
+}
+
+/// A node's document and what the hub observes of it and it last reported (the API's status
+/// and the web UI's node page).
+pub(crate) async fn node_status(state: &AppState, raw: &str) -> Result<(NodeDoc, NodeStatusView), ApiError> {
+    let node = node_id(raw)?;
     let n = node.clone();
     let (doc, status, util) = state
         .store
@@ -265,7 +275,7 @@ pub async fn status(
         behind: hub_seq.saturating_sub(m.applied_hub_seq),
         last_pull_at: m.at,
     });
-    Ok(Json(NodeStatusView {
+    let view = NodeStatusView {
         node_id: node,
         enabled: doc.enabled,
         observed_status: doc.observed_status,
@@ -275,7 +285,8 @@ pub async fn status(
         agent_status: status,
         utilization: util,
         replica,
-    }))
+    };
+    Ok((doc, view))
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {

@@ -437,6 +437,7 @@ async fn files_by_page_id_path_and_search() {
 
 mod agent_push;
 mod changes;
+mod pages;
 mod resources;
 mod security;
 mod vfs;
