@@ -35,8 +35,6 @@ pub enum AgentError {
     Transfer(#[from] crate::transfer::listen::ListenError),
     #[error("cache: {0}")]
     Cache(#[from] crate::cache::store::CacheError),
-    #[error(transparent)]
-    Liveness(#[from] crate::liveness::LivenessError),
 }
 
 /// A running agent.
@@ -59,23 +57,20 @@ pub struct Agent {
     /// Fetches the hub's transfer key when it was not known at start.
     key_fetch: Option<tokio::task::JoinHandle<()>>,
     commands: Option<crate::commands::CommandRunner>,
-    /// Tells other processes that this agent runs (released last, at the end of `shutdown`).
-    run_lock: Option<crate::liveness::RunLock>,
 }
 
 impl Agent {
     /// Opens the store, announces the node online, starts indexing and the heartbeat.
     /// Must be called inside a tokio runtime.
     pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
-        let (node_id, store, run_lock) = tokio::task::spawn_blocking({
+        let (node_id, store) = tokio::task::spawn_blocking({
             let config = config.clone();
-            move || -> Result<(NodeId, Store, crate::liveness::RunLock), AgentError> {
+            move || -> Result<(NodeId, Store), AgentError> {
                 make_data_dir_private(&config)?;
-                let run_lock = crate::liveness::RunLock::acquire(&config.data_dir)?;
                 let node_id = config.load_or_create_node_id()?;
                 let store = Store::open(&config.store_path())?;
                 store.ensure_node_id(&node_id)?;
-                Ok((node_id, store, run_lock))
+                Ok((node_id, store))
             }
         })
         .await
@@ -215,7 +210,6 @@ impl Agent {
             cache,
             key_fetch,
             commands,
-            run_lock: Some(run_lock),
         })
     }
 
@@ -297,7 +291,6 @@ impl Agent {
         }
         let store = self.store.clone();
         store.run(|s| s.clone().close()).await?;
-        drop(self.run_lock.take());
         tracing::info!(operation = "agent.stop", node_id = %self.node_id, "agent stopped; node offline");
         Ok(())
     }

@@ -40,8 +40,6 @@
 //! - [`indexer`] — turns what `stat` says into file documents; the one local writer of files (feature `node`).
 //! - [`crawler`] — walks the watch paths and reconciles the store with the disk (feature `node`).
 //! - [`watcher`] — inotify/FSEvents changes, debounced, into the same reconciliation (feature `node`).
-//! - [`liveness`] — the running agent's lock on its data directory, probed by `mosaicfs sync
-//!   status` (feature `node`).
 //! - [`node`] — the node document and its heartbeat (feature `node`).
 //! - [`sync`] — replication with the control plane: push and pull loops (feature `node`).
 //! - [`report`] — the `agent_status` document and utilization snapshots (feature `node`).
@@ -75,8 +73,6 @@ pub mod ids;
 pub mod indexer;
 pub mod label_cache;
 pub mod labels;
-#[cfg(all(feature = "node", unix))]
-pub mod liveness;
 #[cfg(all(feature = "node", unix))]
 pub mod mount;
 #[cfg(feature = "listen")]

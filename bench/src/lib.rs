@@ -141,7 +141,6 @@ impl DocGen {
             first_seen: self.first_seen,
             deleted_at: None,
             received_at: None,
-            disk: None,
         }
     }
 

@@ -1,13 +1,8 @@
 //! `mosaicfs sync status [--json]`: what replication with the control plane is doing, read from
-//! the agent's store (works while the agent runs, and after it stopped). Whether the agent runs
-//! is asked of its lock file ([`agent_core::liveness`]), not of the saved state: a stopped agent's
-//! last saved state still says "connected".
+//! the agent's store (works while the agent runs, and after it stopped).
 
 use std::path::PathBuf;
 
-use agent_core::doc::{Document, NodeStatus};
-use agent_core::ids::{NodeDocId, NodeId};
-use agent_core::liveness::{self, Liveness};
 use agent_core::store::Store;
 use agent_core::sync::state::{self, SyncState};
 use clap::{Args, Subcommand};
@@ -59,9 +54,7 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
             )))
         }
     };
-    let liveness = liveness::probe(&config.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let agent = AgentRun::read(&store, liveness)?;
-    let report = Report::read(&store, saved, &url, agent)?;
+    let report = Report::read(&store, saved, &url)?;
     if json {
         crate::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&report.to_json())?));
     } else {
@@ -70,55 +63,7 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Whether the agent runs, and since when it does not.
-enum AgentRun {
-    Running {
-        pid: String,
-    },
-    /// `since`: the node document's last heartbeat (written at a clean stop too); `clean`: the
-    /// agent announced its stop (otherwise it crashed or was killed).
-    Stopped {
-        since: Option<chrono::DateTime<chrono::Utc>>,
-        clean: bool,
-    },
-}
-
-impl AgentRun {
-    fn read(store: &Store, liveness: Liveness) -> anyhow::Result<AgentRun> {
-        if let Liveness::Running { pid } = liveness {
-            return Ok(AgentRun::Running { pid });
-        }
-        let node = match store.meta_get("node_id")?.and_then(|n| n.parse::<NodeId>().ok()) {
-            Some(id) => store.get(&NodeDocId::for_node(&id).into())?,
-            None => None,
-        };
-        Ok(match node {
-            Some(Document::Node(n)) => {
-                AgentRun::Stopped { since: Some(n.last_heartbeat), clean: n.status == NodeStatus::Offline }
-            }
-            _ => AgentRun::Stopped { since: None, clean: false },
-        })
-    }
-
-    fn running(&self) -> bool {
-        matches!(self, AgentRun::Running { .. })
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            AgentRun::Running { pid } => format!("running (pid {pid})"),
-            AgentRun::Stopped { since: Some(t), clean } => format!(
-                "not running since {}{}",
-                t.format("%Y-%m-%d %H:%M:%S UTC"),
-                if *clean { "" } else { " (last heartbeat; it did not stop cleanly)" }
-            ),
-            AgentRun::Stopped { since: None, .. } => "not running".into(),
-        }
-    }
-}
-
 struct Report {
-    agent: AgentRun,
     state: SyncState,
     push_checkpoint: u64,
     local_seq: u64,
@@ -127,11 +72,10 @@ struct Report {
 }
 
 impl Report {
-    fn read(store: &Store, saved: Option<SyncState>, url: &str, agent: AgentRun) -> anyhow::Result<Report> {
+    fn read(store: &Store, saved: Option<SyncState>, url: &str) -> anyhow::Result<Report> {
         let push_checkpoint = store.push_checkpoint()?;
         let state = saved.unwrap_or_else(|| SyncState { hub_url: url.to_owned(), ..Default::default() });
         Ok(Report {
-            agent,
             state,
             push_checkpoint: push_checkpoint.0,
             local_seq: store.last_seq().0,
@@ -147,9 +91,6 @@ impl Report {
 
     fn connection(&self) -> String {
         let s = &self.state;
-        if !self.agent.running() {
-            return "agent not running".into();
-        }
         match (&s.stopped, s.connected, &s.outage_since) {
             (Some(reason), _, _) => format!("stopped: {reason}"),
             (None, true, _) => "connected".into(),
@@ -162,21 +103,10 @@ impl Report {
 
     fn to_json(&self) -> serde_json::Value {
         let s = &self.state;
-        let (running, since, clean) = match &self.agent {
-            AgentRun::Running { .. } => (true, None, None),
-            AgentRun::Stopped { since, clean } => (false, *since, Some(*clean)),
-        };
         json!({
-            "agent": {
-                "running": running,
-                "pid": match &self.agent { AgentRun::Running { pid } => Some(pid.clone()), _ => None },
-                "stopped_since": since,
-                "clean_stop": clean,
-                "status": self.agent.describe(),
-            },
             "hub_url": s.hub_url,
             "connection": self.connection(),
-            "connected": running && s.connected,
+            "connected": s.connected,
             "outage_since": s.outage_since,
             "stopped": s.stopped,
             "push": {
@@ -209,12 +139,10 @@ impl Report {
             None => "never".into(),
         };
         let mut out = format!(
-            "agent          {}\n\
-             control plane  {} ({})\n\
+            "control plane  {} ({})\n\
              push           {} waiting; checkpoint {} of local seq {}; last {}\n\
              pull           checkpoint {} of hub seq {} (lag {}); last {}\n\
              since start    {} pushed, {} refused, {} pulled\n",
-            self.agent.describe(),
             s.hub_url,
             self.connection(),
             self.outbox_depth,

@@ -32,19 +32,6 @@ pub struct FileDoc {
     /// [`ordering_time`], so a far-future mtime cannot win forever (ARCHITECTURE §13.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<DateTime<Utc>>,
-    /// The file's identity on its node's disk (device and inode number), as the owner's crawler
-    /// or watcher last saw it: a file that vanishes and reappears elsewhere with the same
-    /// identity, size and mtime is the same file moved (ARCHITECTURE §2.3). `None` in documents
-    /// written before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<DiskId>,
-}
-
-/// Device and inode number of a file on its node (`st_dev`, `st_ino`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DiskId {
-    pub dev: u64,
-    pub ino: u64,
 }
 
 /// How far past the hub's receipt an mtime still counts as it is, for ordering.

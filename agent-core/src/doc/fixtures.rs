@@ -28,7 +28,6 @@ pub fn file(path: &str) -> FileDoc {
         first_seen: ts("2024-05-02T00:00:00Z"),
         deleted_at: None,
         received_at: None,
-        disk: None,
     }
 }
 

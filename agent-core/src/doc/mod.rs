@@ -19,9 +19,7 @@ mod vdir;
 
 pub use command::{Command, CommandDoc, CommandResultDoc, CommandStatus};
 pub use credential::{CredentialDoc, CredentialRole, KdfParams};
-pub use file::{
-    is_normalized_abs, join_path, ordering_time, DiskId, FileDoc, FileSource, FileStatus, MTIME_LEAD,
-};
+pub use file::{is_normalized_abs, join_path, ordering_time, FileDoc, FileSource, FileStatus, MTIME_LEAD};
 pub use label::{LabelAssignmentDoc, LabelRuleDoc, NodeSelector};
 pub use node::{NetworkMount, NetworkMountType, NodeDoc, NodeRole, NodeStatus, Platform, TransferEndpoint};
 pub use notification::{

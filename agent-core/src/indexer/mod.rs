@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 pub use listing::{list_dir, DirListing, Listed};
 
-use crate::doc::{self, CrawlSummary, DiskId, Document, FileDoc, FileSource, FileStatus, Timestamp};
+use crate::doc::{self, CrawlSummary, Document, FileDoc, FileSource, FileStatus, Timestamp};
 use crate::ids::{FileId, Inode, NodeId, Rev};
 use crate::store::{FileEntry, Store, StoreError};
 
@@ -20,13 +20,10 @@ use crate::store::{FileEntry, Store, StoreError};
 pub struct FileStat {
     pub size: u64,
     pub mtime_ns: i64,
-    /// Device and inode number (`None` only in tests that build a stat by hand).
-    pub disk: Option<DiskId>,
 }
 
 impl FileStat {
     pub fn from_metadata(m: &std::fs::Metadata) -> FileStat {
-        use std::os::unix::fs::MetadataExt;
         let mtime_ns = match m.modified() {
             Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
                 Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
@@ -34,7 +31,7 @@ impl FileStat {
             },
             Err(_) => 0,
         };
-        FileStat { size: m.len(), mtime_ns, disk: Some(DiskId { dev: m.dev(), ino: m.ino() }) }
+        FileStat { size: m.len(), mtime_ns }
     }
 
     fn mtime(&self) -> Timestamp {
@@ -89,13 +86,12 @@ impl Indexer {
                 Some(e)
                     if e.status == FileStatus::Active
                         && e.size == stat.size
-                        && e.mtime_ns == stat.mtime_ns
-                        && same_disk(e.disk, stat.disk) =>
+                        && e.mtime_ns == stat.mtime_ns =>
                 {
                     self.counters.skipped += 1;
                 }
                 Some(e) => self.update_existing(e, &join(dir, name), stat)?,
-                None => self.add_or_adopt(&join(dir, name), stat)?,
+                None => self.add_new(&join(dir, name), stat),
             }
             self.maybe_flush()?;
         }
@@ -123,13 +119,12 @@ impl Indexer {
                     Some(f)
                         if f.status == FileStatus::Active
                             && f.size == stat.size
-                            && store_mtime_ns(&f) == stat.mtime_ns
-                            && same_disk(f.disk, stat.disk) =>
+                            && store_mtime_ns(&f) == stat.mtime_ns =>
                     {
                         self.counters.skipped += 1
                     }
                     Some(f) => self.update_doc(f, path_str, &stat),
-                    None => self.add_or_adopt(path_str, &stat)?,
+                    None => self.add_new(path_str, &stat),
                 }
                 self.maybe_flush()?;
                 Ok(PathKind::File)
@@ -216,53 +211,9 @@ impl Indexer {
         }
         f.name = source.name().to_owned();
         f.source = source;
-        if f.status == FileStatus::Deleted {
-            // Adopted by a file that reappeared elsewhere (`add_or_adopt`).
-            f.status = FileStatus::Active;
-            f.deleted_at = None;
-        }
         self.counters.changed += 1;
         self.pending.push(f.into());
         Ok(())
-    }
-
-    /// A file at a path no document holds: the document of the same file moved here if there
-    /// is one (ARCHITECTURE §2.3), else a new document.
-    fn add_or_adopt(&mut self, path: &str, stat: &FileStat) -> Result<(), StoreError> {
-        if let Some(moved) = self.moved_here(stat)? {
-            self.move_doc(moved, path)?;
-            // Written at once, so later reads (the old directory's reconciliation) see the move.
-            return self.flush();
-        }
-        self.add_new(path, stat);
-        Ok(())
-    }
-
-    /// The document of the file that now has this disk identity, size and mtime somewhere
-    /// else: one marked deleted, or one still active whose path no longer holds that identity
-    /// (the move not yet seen there). A hard link (the old path still holds the identity) is not
-    /// a move. Flushes first when there is a candidate, so the document read is the stored one.
-    fn moved_here(&mut self, stat: &FileStat) -> Result<Option<FileDoc>, StoreError> {
-        let Some(disk) = stat.disk else { return Ok(None) };
-        let candidates = self.store.file_entries_by_disk(&self.node, disk, stat.size, stat.mtime_ns)?;
-        if candidates.is_empty() {
-            return Ok(None);
-        }
-        self.flush()?;
-        for c in self.store.file_entries_by_disk(&self.node, disk, stat.size, stat.mtime_ns)? {
-            let vanished = c.status == FileStatus::Deleted
-                || match std::fs::symlink_metadata(&c.export_path) {
-                    Ok(m) => FileStat::from_metadata(&m).disk != Some(disk),
-                    Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-                };
-            if !vanished {
-                continue;
-            }
-            if let Some(Document::File(f)) = self.store.get(&c.id.clone().into())? {
-                return Ok(Some(f));
-            }
-        }
-        Ok(None)
     }
 
     fn add_new(&mut self, path: &str, stat: &FileStat) {
@@ -288,7 +239,6 @@ impl Indexer {
             first_seen: now,
             deleted_at: None,
             received_at: None,
-            disk: stat.disk,
         }));
     }
 
@@ -309,7 +259,6 @@ impl Indexer {
         }
         f.size = stat.size;
         f.mtime = stat.mtime();
-        f.disk = stat.disk;
         f.status = FileStatus::Active;
         f.deleted_at = None;
         debug_assert_eq!(f.source.export_path, path);
@@ -369,11 +318,6 @@ pub enum PathKind {
     Dir,
     Missing,
     Other,
-}
-
-/// A recorded identity differs from the disk's (an unrecorded one is filled in once).
-fn same_disk(stored: Option<DiskId>, seen: Option<DiskId>) -> bool {
-    seen.is_none() || stored == seen
 }
 
 fn store_mtime_ns(f: &FileDoc) -> i64 {

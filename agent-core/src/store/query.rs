@@ -39,8 +39,6 @@ pub struct FileEntry {
     pub inode: Inode,
     pub status: FileStatus,
     pub rev: Rev,
-    /// The file's identity on its node's disk, when recorded.
-    pub disk: Option<crate::doc::DiskId>,
 }
 
 /// An active file as listings see it (its `files` row).
@@ -97,7 +95,7 @@ fn file_status(v: i64) -> FileStatus {
 pub(super) mod sql {
     macro_rules! entry_columns {
         () => {
-            "id, export_parent, name, size, mtime_ns, inode, status, rev, disk_dev, disk_ino"
+            "id, export_parent, name, size, mtime_ns, inode, status, rev"
         };
     }
     /// Rows whose parent is `?2` or lies below it (`?3` = `dir/`, `?4` = `dir0`): one range
@@ -125,13 +123,6 @@ pub(super) mod sql {
         "SELECT ",
         entry_columns!(),
         " FROM files WHERE node_id = ?1 AND export_parent = ?2 ORDER BY name"
-    );
-    /// `node`'s files with one disk identity, size and mtime. `INDEXED BY`: without statistics
-    /// the planner prefers the primary key's `node_id` prefix (every file of the node).
-    pub const ENTRIES_BY_DISK: &str = concat!(
-        "SELECT ",
-        entry_columns!(),
-        " FROM files INDEXED BY files_by_disk\n         WHERE node_id = ?1 AND disk_ino = ?2 AND disk_dev = ?3 AND size = ?4 AND mtime_ns = ?5"
     );
     pub const ENTRIES_UNDER: &str =
         concat!("SELECT ", entry_columns!(), " FROM files WHERE ", under!(), " ORDER BY export_parent, name");
@@ -180,10 +171,6 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
         inode: Inode(r.get::<_, i64>(5)? as u64),
         status: file_status(r.get(6)?),
         rev: Rev(r.get::<_, i64>(7)? as u64),
-        disk: match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?) {
-            (Some(dev), Some(ino)) => Some(crate::doc::DiskId { dev: dev as u64, ino: ino as u64 }),
-            _ => None,
-        },
     })
 }
 
@@ -352,25 +339,6 @@ impl Store {
         self.read(|c| {
             let mut st = c.prepare_cached(sql::ENTRIES_IN_DIR)?;
             let rows = st.query_map([node.as_str(), parent], entry_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
-
-    /// Projection rows of `node`'s files (active or deleted) with this disk identity, size and
-    /// mtime: the candidates for "the same file, moved" (ARCHITECTURE §2.3).
-    pub fn file_entries_by_disk(
-        &self,
-        node: &NodeId,
-        disk: crate::doc::DiskId,
-        size: u64,
-        mtime_ns: i64,
-    ) -> Result<Vec<FileEntry>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(sql::ENTRIES_BY_DISK)?;
-            let rows = st.query_map(
-                rusqlite::params![node.as_str(), disk.ino as i64, disk.dev as i64, size as i64, mtime_ns],
-                entry_row,
-            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

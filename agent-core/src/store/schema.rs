@@ -53,12 +53,6 @@ const MIGRATIONS: &[&str] = &[
     // revisions received before this), so `last_write_wins` can cap far-future mtimes
     // (ARCHITECTURE §13.1) from the projection alone.
     "ALTER TABLE files ADD COLUMN received_ns INTEGER;",
-    // 5: each file's identity on its node's disk (st_dev, st_ino as their 64-bit patterns; NULL
-    // when not recorded), so a vanished file is found again by identity after a move
-    // (ARCHITECTURE §2.3).
-    "ALTER TABLE files ADD COLUMN disk_dev INTEGER;
-     ALTER TABLE files ADD COLUMN disk_ino INTEGER;
-     CREATE INDEX files_by_disk ON files(node_id, disk_ino);",
 ];
 
 /// Hub-only indexes (agents do not pay for them on every crawl): the pushed-inode uniqueness

@@ -271,7 +271,6 @@ fn queries_use_their_indexes() {
         (query::sql::ENTRIES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::FILES_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
         (query::sql::PARENTS_UNDER, "PRIMARY KEY (node_id=? AND export_parent>? AND export_parent<?)"),
-        (query::sql::ENTRIES_BY_DISK, "files_by_disk"),
         (query::sql::CHANGES_SINCE, "docs_by_seq"),
         (query::sql::OUTBOX, "docs_by_seq"),
         (query::sql::FILES_PAGE, "PRIMARY KEY"),
@@ -460,8 +459,7 @@ fn migration_3_fills_the_mime_of_files_already_indexed() {
     // Back to a version-2 store: no mime column.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX files_by_disk; ALTER TABLE files DROP COLUMN disk_ino; ALTER TABLE files DROP COLUMN disk_dev;
-         ALTER TABLE files DROP COLUMN received_ns; ALTER TABLE files DROP COLUMN mime; PRAGMA user_version = 2;",
+        "ALTER TABLE files DROP COLUMN received_ns; ALTER TABLE files DROP COLUMN mime; PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);

@@ -385,13 +385,12 @@ pub(super) fn project_file(
     let changed = tx
         .prepare_cached(
             "INSERT INTO files (node_id, export_parent, name, id, size, mtime_ns, inode, status, rev, mime,
-                                received_ns, disk_dev, disk_ino)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                received_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT(node_id, export_parent, name) DO UPDATE SET
                  id = excluded.id, size = excluded.size, mtime_ns = excluded.mtime_ns,
                  inode = excluded.inode, status = excluded.status, rev = excluded.rev,
-                 mime = excluded.mime, received_ns = excluded.received_ns,
-                 disk_dev = excluded.disk_dev, disk_ino = excluded.disk_ino
+                 mime = excluded.mime, received_ns = excluded.received_ns
              WHERE files.id = excluded.id OR files.status <> 0",
         )
         .and_then(|mut s| {
@@ -406,9 +405,7 @@ pub(super) fn project_file(
                 status,
                 rev.0 as i64,
                 f.mime,
-                f.received_at.and_then(|t| t.timestamp_nanos_opt()),
-                f.disk.map(|d| d.dev as i64),
-                f.disk.map(|d| d.ino as i64),
+                f.received_at.and_then(|t| t.timestamp_nanos_opt())
             ])
         })
         .map_err(sql)?;

@@ -166,34 +166,3 @@ fn directories_beyond_the_watch_limit_are_crawled_periodically() {
     wait_for("c/late.txt through the periodic crawl", || f.active("c/late.txt"));
     f.worker.stop();
 }
-
-#[test]
-fn a_file_moved_into_a_new_directory_or_another_watch_path_keeps_its_document() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&two).unwrap();
-    std::fs::write(one.join("f.txt"), b"f").unwrap();
-    let mut config = AgentConfig::ephemeral(tmp.path().join("data"), vec![one.clone(), two.clone()]);
-    config.watcher.debounce = Duration::from_millis(100);
-    let store = Store::open(&config.store_path()).unwrap();
-    let worker = IndexWorker::spawn(store.clone(), node(), &config).unwrap();
-    wait_for("the first crawl", || worker.status().first_crawl.is_some());
-    let doc = |p: &Path| store.file_by_path(&node(), p.to_str().unwrap()).unwrap();
-    let active = |p: &Path| doc(p).is_some_and(|d| d.status == FileStatus::Active);
-    let f = doc(&one.join("f.txt")).unwrap();
-
-    // mkdir new && mv f new/
-    std::fs::create_dir(one.join("new")).unwrap();
-    std::fs::rename(one.join("f.txt"), one.join("new/f.txt")).unwrap();
-    wait_for("new/f.txt", || active(&one.join("new/f.txt")));
-    assert_eq!(doc(&one.join("new/f.txt")).unwrap().id, f.id);
-
-    // Across watch paths on the same filesystem.
-    std::fs::rename(one.join("new/f.txt"), two.join("g.txt")).unwrap();
-    wait_for("two/g.txt", || active(&two.join("g.txt")));
-    let g = doc(&two.join("g.txt")).unwrap();
-    assert_eq!((g.id, g.inode), (f.id.clone(), f.inode));
-    wait_for("the old path free", || doc(&one.join("new/f.txt")).is_none());
-    worker.stop();
-}

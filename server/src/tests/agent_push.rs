@@ -19,7 +19,6 @@ pub(super) fn file_doc(node: &NodeId, path: &str, rev: u64) -> FileDoc {
         first_seen: doc::now(),
         deleted_at: None,
         received_at: None,
-        disk: None,
     }
 }
 

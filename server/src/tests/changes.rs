@@ -25,7 +25,6 @@ fn file_of(node: &NodeId, path: &str) -> FileDoc {
         first_seen: doc::now(),
         deleted_at: None,
         received_at: None,
-        disk: None,
     }
 }
 

@@ -373,7 +373,6 @@ async fn files_by_page_id_path_and_search() {
                 first_seen: doc::now(),
                 deleted_at: None,
                 received_at: None,
-                disk: None,
             })
         })
         .collect();

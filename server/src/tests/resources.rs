@@ -20,7 +20,6 @@ fn file_at(node: &NodeId, path: &str) -> FileDoc {
         first_seen: doc::now(),
         deleted_at: None,
         received_at: None,
-        disk: None,
     }
 }
 

@@ -21,7 +21,6 @@ fn put_file(store: &Store, path: &str) -> FileDoc {
         first_seen: now,
         deleted_at: None,
         received_at: None,
-        disk: None,
     };
     store.put(f.clone().into()).unwrap();
     f

@@ -55,6 +55,5 @@ fn doc(node: &NodeId, batch: usize, i: usize) -> Document {
         first_seen: agent_core::doc::now(),
         deleted_at: None,
         received_at: None,
-        disk: None,
     })
 }
