@@ -66,7 +66,7 @@ pub fn LabelChip(label: String, inherited: bool) -> impl IntoView {
 /// Used over total, as a bar coloured by how full it is.
 #[component]
 pub fn UsageBar(used: u64, total: u64) -> impl IntoView {
-    let pct = if total == 0 { 0 } else { (used.saturating_mul(100) / total).min(100) };
+    let pct = used.saturating_mul(100).checked_div(total).unwrap_or(0).min(100);
     let class = match pct {
         0..=79 => "bar",
         80..=94 => "bar high",

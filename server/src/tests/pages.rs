@@ -25,7 +25,11 @@ impl Answer {
     fn cookie(&self) -> Option<String> {
         let c = self.headers.get(header::SET_COOKIE)?.to_str().ok()?;
         let pair = c.split(';').next()?.to_owned();
-        pair.ends_with('=').then_some(None).unwrap_or(Some(pair))
+        if pair.ends_with('=') {
+            None
+        } else {
+            Some(pair)
+        }
     }
 }
 
